@@ -1,0 +1,30 @@
+# xbot: `make run` starts the shadow demo, `make test` runs all tests.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin/xbot
+# Every target that needs PostgreSQL asks scripts/db.sh for a URL that answers (see README).
+DB_URL = $$(scripts/db.sh)
+
+.PHONY: build run test test-short bench lint db chaos clean
+
+build:
+	$(GO) build -o $(BIN) ./cmd/xbot
+
+db:
+	@scripts/db.sh
+
+run: build
+	@url=$(DB_URL) && DATABASE_URL="$$url" ./$(BIN) dev
+
+test:
+	@url=$(DB_URL) && DATABASE_URL="$$url" $(GO) test -race -count=1 -timeout 15m ./...
+
+bench:
+	@url=$(DB_URL) && DATABASE_URL="$$url" $(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+clean:
+	rm -rf bin

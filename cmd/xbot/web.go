@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.uber.org/zap"
+
+	"github.com/xbot/xbot/store"
+)
+
+type webOpts struct{ addr string }
+
+func cmdWeb() *command {
+	return &command{
+		summary: "serve HTTP on $PORT: /healthz (process up), /readyz (database reachable, migrations current)",
+		usage:   "[--addr host:port]",
+		flags: func(fs *flag.FlagSet) any {
+			o := &webOpts{}
+			fs.StringVar(&o.addr, "addr", "", "listen address (default :$PORT)")
+			return o
+		},
+		run: func(ctx context.Context, m *Main, e *env, opts any, _ []string) error {
+			pool, err := e.db(ctx, m)
+			if err != nil {
+				return err
+			}
+			return serveWeb(ctx, m, e, pool, opts.(*webOpts).addr)
+		},
+	}
+}
+
+// newMux returns the HTTP routes shared by web and dev.
+func newMux(e *env, pool *pgxpool.Pool) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		ok, err := store.MigrationsCurrent(ctx, pool, "")
+		switch {
+		case err != nil:
+			e.log.Warn("readyz: database unreachable", zap.Error(err))
+			http.Error(w, "database unreachable", http.StatusServiceUnavailable)
+		case !ok:
+			http.Error(w, "migrations pending: run xbot migrate", http.StatusServiceUnavailable)
+		default:
+			_, _ = w.Write([]byte("ready\n"))
+		}
+	})
+	return mux
+}
+
+// serveWeb serves until ctx ends.
+func serveWeb(ctx context.Context, m *Main, e *env, pool *pgxpool.Pool, addr string) error {
+	if addr == "" {
+		addr = fmt.Sprintf(":%d", e.cfg.Port)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: newMux(e, pool), ReadHeaderTimeout: 5 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	e.log.Info("web serving", zap.String("addr", ln.Addr().String()))
+	m.markReady(ln.Addr().String())
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		return fmt.Errorf("web: %w", err)
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("web shutdown: %w", err)
+	}
+	return nil
+}
