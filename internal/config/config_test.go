@@ -1,0 +1,75 @@
+package config_test
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/xbot/xbot/internal/config"
+)
+
+func parse(env map[string]string) (*config.Config, error) {
+	return config.Parse(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, config.Defaults{PostingDisabled: true})
+}
+
+func TestDefaults(t *testing.T) {
+	t.Parallel()
+	c, err := parse(nil)
+	require.NoError(t, err)
+	require.Equal(t, config.ModeShadow, c.Mode)
+	require.True(t, c.PostingDisabled)
+	require.Equal(t, 4*time.Hour, c.AnalyticsDelay)
+	require.Equal(t, []time.Duration{24 * time.Hour, 72 * time.Hour}, c.AnalyticsFollowups)
+	require.Equal(t, c.PlanInterval, c.PlanWindow)
+	require.Equal(t, config.Price{InputPerM: 0.15, OutputPerM: 0.60}, c.OpenAIPrice)
+	require.Equal(t, "json", c.LogFormat)
+	require.NotEmpty(t, c.ContentTopics)
+}
+
+func TestBadValues(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ name, value, want string }{
+		{"MODE", "prod", "config: MODE=prod: one of live, shadow"},
+		{"ANALYTICS_DELAY", "soon", "config: ANALYTICS_DELAY=soon: a duration such as 90s or 4h, at least 0s"},
+		{"OPENAI_TEMPERATURE", "3", "config: OPENAI_TEMPERATURE=3: a number from 0 to 2"},
+		{"OPENAI_TOP_P", "-0.1", "config: OPENAI_TOP_P=-0.1: a number from 0 to 1"},
+		{"MIN_QUALITY_SCORE", "NaN", "config: MIN_QUALITY_SCORE=NaN: a number from 0 to 1"},
+		{"BUDGET_TZ", "Mars/Olympus", "config: BUDGET_TZ=Mars/Olympus: an IANA time zone such as Etc/UTC or Europe/Berlin"},
+		{"OPENAI_PURPOSE_LIMITS", "reply=x", "config: OPENAI_PURPOSE_LIMITS=reply=x: a comma-separated list of purpose=usd such as reply_generation=1.5"},
+		{"ANALYTICS_FOLLOWUPS", "24h,never", "config: ANALYTICS_FOLLOWUPS=24h,never: a comma-separated list of positive durations such as 24h,72h"},
+		{"LIVE_POSTS", "true", "config: LIVE_POSTS=true: only allowed with MODE=live"},
+		{"OPENAI_MODEL", "gpt-9", "config: OPENAI_MODEL=gpt-9: a model with a known price (gpt-4o-mini, gpt-4o) or set OPENAI_PRICE_GPT_9_INPUT and OPENAI_PRICE_GPT_9_OUTPUT"},
+	} {
+		_, err := parse(map[string]string{tc.name: tc.value})
+		var ce *config.Error
+		require.True(t, errors.As(err, &ce), tc.name)
+		require.Equal(t, tc.want, err.Error())
+	}
+}
+
+func TestUnknownModelWithPrices(t *testing.T) {
+	t.Parallel()
+	c, err := parse(map[string]string{"OPENAI_MODEL": "my-model.v2", "OPENAI_PRICE_MY_MODEL_V2_INPUT": "1", "OPENAI_PRICE_MY_MODEL_V2_OUTPUT": "2"})
+	require.NoError(t, err)
+	require.Equal(t, config.Price{InputPerM: 1, OutputPerM: 2}, c.OpenAIPrice)
+}
+
+func TestSecretsRedacted(t *testing.T) {
+	t.Parallel()
+	// A secret never has a format error today, but the redaction must hold if one is added.
+	require.True(t, config.IsSecret("X_ACCESS_TOKEN_SECRET"))
+	c, err := parse(map[string]string{"OPENAI_API_KEY": "sk-1", "X_API_SECRET": "s2"})
+	require.NoError(t, err)
+	require.ElementsMatch(t, []string{"sk-1", "s2"}, c.Secrets())
+}
+
+func TestPurposeLimitsAndLists(t *testing.T) {
+	t.Parallel()
+	c, err := parse(map[string]string{"OPENAI_PURPOSE_LIMITS": "reply_generation=1.5, gate=0.2", "CONTENT_TOPICS": "a, b,,c", "X_HANDLE": "@demo"})
+	require.NoError(t, err)
+	require.Equal(t, map[string]float64{"reply_generation": 1.5, "gate": 0.2}, c.OpenAIPurposeLimits)
+	require.Equal(t, []string{"a", "b", "c"}, c.ContentTopics)
+	require.Equal(t, "demo", c.XHandle)
+}
