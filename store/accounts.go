@@ -64,3 +64,16 @@ func deref(p *string) string {
 	}
 	return *p
 }
+
+// GetAccount reads one account.
+func (s *Store) GetAccount(ctx context.Context, db DBTX, id int64) (*Account, error) {
+	a := &Account{}
+	var xid, h *string
+	err := db.QueryRow(ctx, `SELECT id, handle, x_user_id, created_at FROM accounts WHERE id = $1`, id).
+		Scan(&a.ID, &h, &xid, &a.CreatedAt)
+	if err != nil {
+		return nil, notFound(err, fmt.Sprintf("account %d", id))
+	}
+	a.Handle, a.XUserID = deref(h), deref(xid)
+	return a, nil
+}

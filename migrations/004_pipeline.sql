@@ -1,0 +1,10 @@
+-- Columns the posting protocol needs beyond the fixed ones.
+ALTER TABLE content_metadata
+    -- First empty timeline read of a reconciliation; a second one a grace later allows a re-send.
+    ADD COLUMN reconcile_checked_at timestamptz,
+    -- Where the post went ('x' or 'simulator'), decided when it was first sent.
+    ADD COLUMN backend text CHECK (backend IS NULL OR backend IN ('x', 'simulator'));
+
+-- Sweeps look for rows by status alone.
+CREATE INDEX content_metadata_posting ON content_metadata (posting_started_at) WHERE status = 'posting';
+CREATE INDEX posted_decisions_posted_at ON posted_decisions (posted_at);

@@ -1,0 +1,300 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Decision statuses (content_metadata.status).
+const (
+	StatusPendingApproval = "pending_approval"
+	StatusQueued          = "queued"
+	StatusPosting         = "posting"
+	StatusPosted          = "posted"
+	StatusFailed          = "failed"
+	StatusSkipped         = "skipped"
+	StatusUnconfirmed     = "unconfirmed"
+)
+
+// Decision is one content_metadata row: a post or reply xbot decided to make.
+type Decision struct {
+	DecisionID         string
+	AccountID          int64
+	DecisionType       string // single | reply
+	Content            string
+	ContentHash        string
+	GenerationSource   string // real | synthetic
+	Status             string
+	ScheduledAt        time.Time
+	Topic              string
+	Format             string
+	Hook               string
+	HourBucket         *int
+	ArmPropensities    map[string]float64
+	QualityScore       *float64
+	LLMRequestID       string
+	TargetTweetID      string
+	TargetUsername     string
+	TweetID            string
+	PostedAt           *time.Time
+	PostingStartedAt   *time.Time
+	PostingAttempt     int
+	SkipReason         string
+	ErrorMessage       string
+	ReconcileCheckedAt *time.Time
+	Backend            string
+	CreatedAt          time.Time
+	UpdatedAt          time.Time
+}
+
+// NormalizeText is how post texts are compared: case-folded, whitespace collapsed, trailing punctuation
+// and surrounding quotes ignored. X may shorten links and trim, so reconciliation compares on this.
+func NormalizeText(s string) string {
+	s = strings.ToLower(strings.Join(strings.Fields(s), " "))
+	return strings.TrimFunc(s, func(r rune) bool { return unicode.IsSpace(r) || r == '"' || r == '\'' })
+}
+
+// ContentHash is the stored content_hash: sha256 of the normalised text.
+func ContentHash(s string) string {
+	sum := sha256.Sum256([]byte(NormalizeText(s)))
+	return hex.EncodeToString(sum[:])
+}
+
+const decisionColumns = `decision_id::text, account_id, decision_type, content, content_hash, generation_source, status,
+	scheduled_at, COALESCE(topic, ''), COALESCE(format, ''), COALESCE(hook, ''), hour_bucket, arm_propensities,
+	quality_score, COALESCE(llm_request_id, ''), COALESCE(target_tweet_id, ''), COALESCE(target_username, ''),
+	COALESCE(tweet_id, ''), posted_at, posting_started_at, posting_attempt, COALESCE(skip_reason, ''),
+	COALESCE(error_message, ''), reconcile_checked_at, COALESCE(backend, ''), created_at, updated_at`
+
+func scanDecision(row pgx.Row) (*Decision, error) {
+	d := &Decision{}
+	var hb *int16
+	var props []byte
+	err := row.Scan(&d.DecisionID, &d.AccountID, &d.DecisionType, &d.Content, &d.ContentHash, &d.GenerationSource,
+		&d.Status, &d.ScheduledAt, &d.Topic, &d.Format, &d.Hook, &hb, &props, &d.QualityScore, &d.LLMRequestID,
+		&d.TargetTweetID, &d.TargetUsername, &d.TweetID, &d.PostedAt, &d.PostingStartedAt, &d.PostingAttempt,
+		&d.SkipReason, &d.ErrorMessage, &d.ReconcileCheckedAt, &d.Backend, &d.CreatedAt, &d.UpdatedAt)
+	if err != nil {
+		return nil, err
+	}
+	if hb != nil {
+		h := int(*hb)
+		d.HourBucket = &h
+	}
+	if len(props) > 0 {
+		if err := json.Unmarshal(props, &d.ArmPropensities); err != nil {
+			return nil, fmt.Errorf("decode arm_propensities: %w", err)
+		}
+	}
+	return d, nil
+}
+
+// InsertDecision stores a new decision. ContentHash is filled in when empty.
+func (s *Store) InsertDecision(ctx context.Context, db DBTX, d *Decision) error {
+	if d.ContentHash == "" {
+		d.ContentHash = ContentHash(d.Content)
+	}
+	props, err := json.Marshal(d.ArmPropensities)
+	if err != nil {
+		return fmt.Errorf("insert decision %s: encode propensities: %w", d.DecisionID, err)
+	}
+	if d.ArmPropensities == nil {
+		props = []byte("{}")
+	}
+	now := s.Now()
+	err = db.QueryRow(ctx, `
+		INSERT INTO content_metadata (decision_id, account_id, decision_type, content, content_hash, generation_source,
+			status, scheduled_at, topic, format, hook, hour_bucket, arm_propensities, quality_score, llm_request_id,
+			target_tweet_id, target_username, skip_reason, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULLIF($9, ''), NULLIF($10, ''), NULLIF($11, ''), $12, $13, $14,
+			NULLIF($15, ''), NULLIF($16, ''), NULLIF($17, ''), NULLIF($18, ''), $19, $19)
+		RETURNING created_at`,
+		d.DecisionID, d.AccountID, d.DecisionType, d.Content, d.ContentHash, d.GenerationSource, d.Status,
+		d.ScheduledAt, d.Topic, d.Format, d.Hook, d.HourBucket, props, d.QualityScore, d.LLMRequestID,
+		d.TargetTweetID, d.TargetUsername, d.SkipReason, now).Scan(&d.CreatedAt)
+	if err != nil {
+		return fmt.Errorf("insert decision %s: %w", d.DecisionID, err)
+	}
+	d.UpdatedAt = d.CreatedAt
+	return nil
+}
+
+// GetDecision reads one decision.
+func (s *Store) GetDecision(ctx context.Context, db DBTX, decisionID string) (*Decision, error) {
+	d, err := scanDecision(db.QueryRow(ctx, `SELECT `+decisionColumns+` FROM content_metadata WHERE decision_id = $1`, decisionID))
+	if err != nil {
+		return nil, notFound(err, "decision "+decisionID)
+	}
+	return d, nil
+}
+
+// ClaimPosting moves a queued or posting row to posting with a new attempt number (the fencing token) and
+// posting_started_at = now. It returns the new attempt, or ErrNotFound when the row is in no such state.
+func (s *Store) ClaimPosting(ctx context.Context, db DBTX, decisionID, backend string, prevAttempt int) (int, error) {
+	var attempt int
+	err := db.QueryRow(ctx, `
+		UPDATE content_metadata SET status = 'posting', posting_attempt = posting_attempt + 1,
+			posting_started_at = $3, reconcile_checked_at = NULL, backend = $4, updated_at = $3
+		WHERE decision_id = $1 AND status IN ('queued', 'posting') AND posting_attempt = $2
+		RETURNING posting_attempt`, decisionID, prevAttempt, s.Now(), backend).Scan(&attempt)
+	if err != nil {
+		return 0, notFound(err, "claim decision "+decisionID)
+	}
+	return attempt, nil
+}
+
+// PostedRecord is what a successful post records.
+type PostedRecord struct {
+	DecisionID string
+	Attempt    int
+	Backend    string // x | simulator
+	TweetID    string
+	PostedAt   time.Time
+}
+
+// MarkPosted records a post: posted_decisions row and content_metadata posted, fenced by the attempt.
+// ErrNotFound means a newer attempt (or a person) changed the row first.
+func (s *Store) MarkPosted(ctx context.Context, db DBTX, r PostedRecord) error {
+	tag, err := db.Exec(ctx, `
+		WITH upd AS (
+			UPDATE content_metadata SET status = 'posted', tweet_id = $2, posted_at = $3, backend = $4,
+				error_message = NULL, updated_at = $6
+			WHERE decision_id = $1 AND status = 'posting' AND posting_attempt = $5
+			RETURNING decision_id, account_id, decision_type, generation_source, content
+		)
+		INSERT INTO posted_decisions (decision_id, account_id, decision_type, generation_source, backend, tweet_id, content, posted_at)
+		SELECT decision_id, account_id, decision_type, generation_source, $4, $2, content, $3 FROM upd`,
+		r.DecisionID, r.TweetID, r.PostedAt, r.Backend, r.Attempt, s.Now())
+	if err != nil {
+		return fmt.Errorf("mark decision %s posted: %w", r.DecisionID, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("mark decision %s posted (attempt %d): %w", r.DecisionID, r.Attempt, ErrNotFound)
+	}
+	return nil
+}
+
+// Finish moves a posting row of the given attempt to a final or waiting status (queued, failed, skipped,
+// unconfirmed) with a reason. attempt < 0 matches any attempt (for rows not yet claimed).
+func (s *Store) Finish(ctx context.Context, db DBTX, decisionID string, attempt int, status, reason string) error {
+	var skip, errMsg *string
+	switch status {
+	case StatusSkipped:
+		skip = &reason
+	case StatusFailed, StatusUnconfirmed:
+		errMsg = &reason
+	case StatusQueued:
+	default:
+		return fmt.Errorf("finish decision %s: status %q is not a finishing status", decisionID, status)
+	}
+	tag, err := db.Exec(ctx, `
+		UPDATE content_metadata SET status = $3, skip_reason = COALESCE($4, skip_reason),
+			error_message = COALESCE($5, error_message), updated_at = $6
+		WHERE decision_id = $1 AND status IN ('queued', 'posting') AND ($2 < 0 OR posting_attempt = $2)`,
+		decisionID, attempt, status, skip, errMsg, s.Now())
+	if err != nil {
+		return fmt.Errorf("finish decision %s as %s: %w", decisionID, status, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("finish decision %s as %s (attempt %d): %w", decisionID, status, attempt, ErrNotFound)
+	}
+	return nil
+}
+
+// MarkReconcileChecked records the first empty timeline read of a reconciliation, fenced by attempt.
+func (s *Store) MarkReconcileChecked(ctx context.Context, db DBTX, decisionID string, attempt int, at time.Time) error {
+	tag, err := db.Exec(ctx, `UPDATE content_metadata SET reconcile_checked_at = $3, updated_at = $3
+		WHERE decision_id = $1 AND status = 'posting' AND posting_attempt = $2`, decisionID, attempt, at)
+	if err != nil {
+		return fmt.Errorf("mark decision %s reconcile-checked: %w", decisionID, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("mark decision %s reconcile-checked: %w", decisionID, ErrNotFound)
+	}
+	return nil
+}
+
+// CanonicalQueue runs the operators' canonical query verbatim (plus the synthetic variant in shadow mode).
+func (s *Store) CanonicalQueue(ctx context.Context, db DBTX, includeSynthetic bool) ([]*Decision, error) {
+	q := `SELECT * FROM content_metadata
+WHERE status = 'queued' AND generation_source = 'real' AND scheduled_at <= NOW()
+ORDER BY scheduled_at ASC LIMIT 5`
+	if includeSynthetic {
+		q = `SELECT * FROM content_metadata
+WHERE status = 'queued' AND generation_source IN ('real', 'synthetic') AND scheduled_at <= NOW()
+ORDER BY scheduled_at ASC LIMIT 5`
+	}
+	rows, err := db.Query(ctx, `SELECT `+decisionColumns+` FROM (`+q+`) c`)
+	if err != nil {
+		return nil, fmt.Errorf("canonical queue query: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Decision, error) { return scanDecision(r) })
+	if err != nil {
+		return nil, fmt.Errorf("canonical queue query: %w", err)
+	}
+	return out, nil
+}
+
+// Orphan is a row the post sweep must act on.
+type Orphan struct {
+	DecisionID string
+	Status     string
+	// GaveUp: a post job for this decision was discarded (River gave up) and none is live.
+	GaveUp bool
+}
+
+// PostOrphans finds due queued rows and posting rows started before staleBefore that have no live post job.
+func (s *Store) PostOrphans(ctx context.Context, db DBTX, now, staleBefore time.Time, limit int) ([]Orphan, error) {
+	rows, err := db.Query(ctx, `
+		SELECT c.decision_id::text, c.status,
+			EXISTS (SELECT 1 FROM river_job j WHERE j.kind = 'post' AND j.state = 'discarded'
+				AND j.args @> jsonb_build_object('decision_id', c.decision_id::text))
+		FROM content_metadata c
+		WHERE ((c.status = 'queued' AND c.scheduled_at <= $1) OR (c.status = 'posting' AND c.posting_started_at < $2))
+		  AND NOT EXISTS (SELECT 1 FROM river_job j WHERE j.kind = 'post'
+			AND j.state IN ('available', 'pending', 'retryable', 'running', 'scheduled')
+			AND j.args @> jsonb_build_object('decision_id', c.decision_id::text))
+		ORDER BY c.scheduled_at
+		LIMIT $3`, now, staleBefore, limit)
+	if err != nil {
+		return nil, fmt.Errorf("post orphans: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Orphan, error) {
+		var o Orphan
+		return o, r.Scan(&o.DecisionID, &o.Status, &o.GaveUp)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("post orphans: %w", err)
+	}
+	return out, nil
+}
+
+// PacingItem is one scheduled or posted item of an account, for spacing and daily caps.
+type PacingItem struct {
+	At time.Time
+}
+
+// PacingTimes returns the times of the account's queued, posting and posted items between from and to.
+func (s *Store) PacingTimes(ctx context.Context, db DBTX, accountID int64, from, to time.Time) ([]time.Time, error) {
+	rows, err := db.Query(ctx, `
+		SELECT COALESCE(posted_at, scheduled_at) FROM content_metadata
+		WHERE account_id = $1 AND status IN ('queued', 'posting', 'posted')
+		  AND COALESCE(posted_at, scheduled_at) BETWEEN $2 AND $3
+		ORDER BY 1`, accountID, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("pacing times of account %d: %w", accountID, err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[time.Time])
+	if err != nil {
+		return nil, fmt.Errorf("pacing times of account %d: %w", accountID, err)
+	}
+	return out, nil
+}

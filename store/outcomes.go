@@ -1,0 +1,134 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Outcome statuses (outcomes.status).
+const (
+	OutcomeOK            = "ok"
+	OutcomeNotFound      = "not_found"
+	OutcomeNotAuthorized = "not_authorized"
+	OutcomeNoImpressions = "no_impressions"
+)
+
+// Posted is one posted_decisions row.
+type Posted struct {
+	DecisionID       string
+	AccountID        int64
+	DecisionType     string
+	GenerationSource string
+	Backend          string
+	TweetID          string
+	Content          string
+	PostedAt         time.Time
+}
+
+// GetPosted reads a decision's posted_decisions row.
+func (s *Store) GetPosted(ctx context.Context, db DBTX, decisionID string) (*Posted, error) {
+	p := &Posted{}
+	err := db.QueryRow(ctx, `SELECT decision_id::text, account_id, decision_type, generation_source, backend, tweet_id, content, posted_at
+		FROM posted_decisions WHERE decision_id = $1`, decisionID).
+		Scan(&p.DecisionID, &p.AccountID, &p.DecisionType, &p.GenerationSource, &p.Backend, &p.TweetID, &p.Content, &p.PostedAt)
+	if err != nil {
+		return nil, notFound(err, "posted decision "+decisionID)
+	}
+	return p, nil
+}
+
+// Reading is one metrics reading of a post.
+type Reading struct {
+	DecisionID  string
+	AccountID   int64
+	TweetID     string
+	Simulated   bool
+	Status      string
+	Impressions int64
+	Likes       int64
+	Retweets    int64
+	Replies     int64
+	Quotes      int64
+	Bookmarks   int64
+	Number      int // 1 = the first reading (what learning rewards), 2.. = follow-ups
+	CollectedAt time.Time
+}
+
+// EngagementRate is (likes+retweets+replies+quotes+bookmarks)/impressions; ok is false with no impressions.
+func (r Reading) EngagementRate() (er float64, ok bool) {
+	if r.Impressions <= 0 {
+		return 0, false
+	}
+	return float64(r.Likes+r.Retweets+r.Replies+r.Quotes+r.Bookmarks) / float64(r.Impressions), true
+}
+
+// StoreReading inserts or updates the decision's outcome row. Re-storing the same reading number is
+// harmless: readings never goes down and the first reading's rate is set only by reading 1.
+func (s *Store) StoreReading(ctx context.Context, db DBTX, r Reading) error {
+	var er *float64
+	if v, ok := r.EngagementRate(); ok {
+		er = &v
+	}
+	var first *float64
+	if r.Number == 1 {
+		first = er
+	}
+	_, err := db.Exec(ctx, `
+		INSERT INTO outcomes (decision_id, account_id, tweet_id, simulated, impressions, likes, retweets, replies, quotes,
+			bookmarks, engagement_rate, first_engagement_rate, status, collected_at, readings)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+		ON CONFLICT (decision_id) DO UPDATE SET
+			simulated = EXCLUDED.simulated, impressions = EXCLUDED.impressions, likes = EXCLUDED.likes,
+			retweets = EXCLUDED.retweets, replies = EXCLUDED.replies, quotes = EXCLUDED.quotes,
+			bookmarks = EXCLUDED.bookmarks, engagement_rate = EXCLUDED.engagement_rate,
+			first_engagement_rate = COALESCE(outcomes.first_engagement_rate, EXCLUDED.first_engagement_rate),
+			status = EXCLUDED.status, collected_at = EXCLUDED.collected_at,
+			readings = GREATEST(outcomes.readings, EXCLUDED.readings)`,
+		r.DecisionID, r.AccountID, r.TweetID, r.Simulated, r.Impressions, r.Likes, r.Retweets, r.Replies, r.Quotes,
+		r.Bookmarks, er, first, r.Status, r.CollectedAt, r.Number)
+	if err != nil {
+		return fmt.Errorf("store reading %d of decision %s: %w", r.Number, r.DecisionID, err)
+	}
+	return nil
+}
+
+// DueReading is a reading the analytics sweep should make sure is collected.
+type DueReading struct {
+	DecisionID string
+	Reading    int
+	PostedAt   time.Time
+}
+
+// DueReadings finds posted decisions past a reading time (delays[i] after posting is reading i+1) whose
+// outcome has fewer readings. Posts on X are skipped when xMetrics is false (no metrics are read for them).
+func (s *Store) DueReadings(ctx context.Context, db DBTX, now time.Time, delays []time.Duration, xMetrics bool, limit int) ([]DueReading, error) {
+	secs := make([]float64, len(delays))
+	for i, d := range delays {
+		secs[i] = d.Seconds()
+	}
+	rows, err := db.Query(ctx, `
+		SELECT p.decision_id::text, r.n::int, p.posted_at
+		FROM posted_decisions p
+		CROSS JOIN LATERAL unnest($2::float8[]) WITH ORDINALITY AS r(delay, n)
+		LEFT JOIN outcomes o ON o.decision_id = p.decision_id
+		WHERE p.posted_at + make_interval(secs => r.delay) <= $1
+		  AND COALESCE(o.readings, 0) < r.n
+		  AND COALESCE(o.status, 'ok') IN ('ok', 'no_impressions')
+		  AND ($3 OR p.backend <> 'x')
+		ORDER BY p.posted_at, r.n
+		LIMIT $4`, now, secs, xMetrics, limit)
+	if err != nil {
+		return nil, fmt.Errorf("due readings: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (DueReading, error) {
+		var d DueReading
+		return d, r.Scan(&d.DecisionID, &d.Reading, &d.PostedAt)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("due readings: %w", err)
+	}
+	return out, nil
+}
