@@ -298,3 +298,48 @@ func (s *Store) PacingTimes(ctx context.Context, db DBTX, accountID int64, from,
 	}
 	return out, nil
 }
+
+// InsertReply stores a reply decision unless the target already has one (a mention is answered once).
+func (s *Store) InsertReply(ctx context.Context, db DBTX, d *Decision) (bool, error) {
+	var exists bool
+	if err := db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM content_metadata WHERE account_id = $1 AND target_tweet_id = $2 AND decision_type = 'reply')`,
+		d.AccountID, d.TargetTweetID).Scan(&exists); err != nil {
+		return false, fmt.Errorf("insert reply to %s: %w", d.TargetTweetID, err)
+	}
+	if exists {
+		return false, nil
+	}
+	if err := s.InsertDecision(ctx, db, d); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// AnsweredTargets reports which of the tweet ids already have a reply decision.
+func (s *Store) AnsweredTargets(ctx context.Context, db DBTX, accountID int64, tweetIDs []string) (map[string]bool, error) {
+	rows, err := db.Query(ctx, `SELECT target_tweet_id FROM content_metadata
+		WHERE account_id = $1 AND decision_type = 'reply' AND target_tweet_id = ANY($2)`, accountID, tweetIDs)
+	if err != nil {
+		return nil, fmt.Errorf("answered targets: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("answered targets: %w", err)
+	}
+	out := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		out[id] = true
+	}
+	return out, nil
+}
+
+// RepliesSince counts the account's queued or posted replies created since hourAgo and since dayAgo.
+func (s *Store) RepliesSince(ctx context.Context, db DBTX, accountID int64, hourAgo, dayAgo time.Time) (hour, day int, err error) {
+	err = db.QueryRow(ctx, `SELECT count(*) FILTER (WHERE created_at >= $2), count(*) FROM content_metadata
+		WHERE account_id = $1 AND decision_type = 'reply' AND status IN ('queued', 'posting', 'posted', 'unconfirmed')
+		  AND created_at >= $3`, accountID, hourAgo, dayAgo).Scan(&hour, &day)
+	if err != nil {
+		return 0, 0, fmt.Errorf("replies since: %w", err)
+	}
+	return hour, day, nil
+}

@@ -134,6 +134,7 @@ func (m *Main) commands() map[string]*command {
 		"web":     cmdWeb(),
 		"dev":     cmdDev(),
 		"status":  cmdStatus(),
+		"enqueue": cmdEnqueue(),
 	}
 }
 
