@@ -135,6 +135,7 @@ func (m *Main) commands() map[string]*command {
 		"dev":     cmdDev(),
 		"status":  cmdStatus(),
 		"enqueue": cmdEnqueue(),
+		"x":       cmdX(),
 	}
 }
 

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
+	"go.uber.org/zap"
+	"go.uber.org/zap/exp/zapslog"
+
+	"github.com/xbot/xbot/jobs"
+)
+
+// River timings (README "Reliability" explains them).
+const (
+	// jobTimeout bounds any job; the post worker sets its own (X_CALL_TIMEOUT + 30 s).
+	jobTimeout = 2 * time.Minute
+	// rescueAfter must exceed every job's timeout, or the rescuer would retry jobs still running.
+	rescueAfter = 3 * time.Minute
+	// softStop is how long SIGTERM waits for in-flight jobs (an X call is at most X_CALL_TIMEOUT).
+	softStop = 45 * time.Second
+)
+
+// errorHandler cancels jobs whose args no longer parse (retrying cannot help) and logs every job error.
+type errorHandler struct{ log *zap.Logger }
+
+func (h *errorHandler) HandleError(ctx context.Context, job *rivertype.JobRow, err error) *river.ErrorHandlerResult {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	if errors.As(err, &syntax) || errors.As(err, &typ) {
+		h.log.Error("job args do not parse; cancelled", zap.String("kind", job.Kind), zap.Int64("job_id", job.ID), zap.Error(err))
+		return &river.ErrorHandlerResult{SetCancelled: true}
+	}
+	h.log.Warn("job error", zap.String("kind", job.Kind), zap.Int64("job_id", job.ID), zap.Int("attempt", job.Attempt),
+		zap.Int("max_attempts", job.MaxAttempts), zap.Error(err))
+	return nil
+}
+
+func (h *errorHandler) HandlePanic(ctx context.Context, job *rivertype.JobRow, panicVal any, trace string) *river.ErrorHandlerResult {
+	h.log.Error("job panicked", zap.String("kind", job.Kind), zap.Int64("job_id", job.ID), zap.Any("panic", panicVal), zap.String("trace", trace))
+	return nil
+}
+
+// riverConfig is the fleet's River configuration.
+func riverConfig(log *zap.Logger, ws *river.Workers, periodic []*river.PeriodicJob) *river.Config {
+	return &river.Config{
+		Queues: map[string]river.QueueConfig{
+			jobs.QueueDefault: {MaxWorkers: 10},
+			jobs.QueuePost:    {MaxWorkers: 5},
+		},
+		Workers:              ws,
+		PeriodicJobs:         periodic,
+		ErrorHandler:         &errorHandler{log: log},
+		JobTimeout:           jobTimeout,
+		RescueStuckJobsAfter: rescueAfter,
+		SoftStopTimeout:      softStop,
+		FetchPollInterval:    200 * time.Millisecond,
+		Logger:               slog.New(zapslog.NewHandler(log.Named("river").Core())),
+	}
+}
+
+// startRiver starts the client, retrying with backoff while the database is unreachable (River's Start
+// fails then), until ctx ends.
+func startRiver(ctx context.Context, log *zap.Logger, pool *pgxpool.Pool, cfg *river.Config) (*river.Client[pgx.Tx], error) {
+	rc, err := river.NewClient(riverpgxv5.New(pool), cfg)
+	if err != nil {
+		return nil, fmt.Errorf("river client: %w", err)
+	}
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval, b.MaxInterval, b.MaxElapsedTime = 500*time.Millisecond, 15*time.Second, 0
+	err = backoff.RetryNotify(func() error { return rc.Start(ctx) }, backoff.WithContext(b, ctx), func(err error, wait time.Duration) {
+		log.Warn("river start failed; retrying", zap.Error(err), zap.Duration("wait", wait))
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start river: %w", err)
+	}
+	return rc, nil
+}
+
+// stopRiver stops softly (in-flight jobs finish within SoftStopTimeout), or hard when hard is cancelled.
+func stopRiver(hard context.Context, log *zap.Logger, rc *river.Client[pgx.Tx]) {
+	stopCtx, cancel := context.WithTimeout(context.Background(), softStop+5*time.Second)
+	defer cancel()
+	go func() {
+		select {
+		case <-hard.Done():
+			log.Warn("second signal: stopping hard, cancelling running jobs")
+			cancel()
+		case <-stopCtx.Done():
+		}
+	}()
+	if err := rc.Stop(stopCtx); err != nil {
+		log.Warn("soft stop incomplete; cancelling running jobs", zap.Error(err))
+		hardCtx, hcancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer hcancel()
+		_ = rc.StopAndCancel(hardCtx)
+	}
+}
