@@ -1,0 +1,150 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/xbot/xbot/internal/dbtest"
+	"github.com/xbot/xbot/store"
+)
+
+type decisionBundle struct {
+	ctx  context.Context
+	tx   pgx.Tx
+	st   *store.Store
+	acct *store.Account
+	now  time.Time
+}
+
+func setupDecisions(t *testing.T) *decisionBundle {
+	t.Helper()
+	ctx := context.Background()
+	tx := dbtest.Tx(t)
+	st := store.New(dbtest.Pool(t))
+	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	st.Now = func() time.Time { return now }
+	acct, err := st.UpsertDefaultAccount(ctx, tx, "42", "demo")
+	require.NoError(t, err)
+	return &decisionBundle{ctx: ctx, tx: tx, st: st, acct: acct, now: now}
+}
+
+func (b *decisionBundle) insert(t *testing.T, status string, scheduled time.Time) *store.Decision {
+	t.Helper()
+	d := &store.Decision{
+		DecisionID: uuid.NewString(), AccountID: b.acct.ID, DecisionType: "single", Content: "Hello  World " + uuid.NewString()[:6],
+		GenerationSource: "real", Status: status, ScheduledAt: scheduled, Topic: "go", ArmPropensities: map[string]float64{"topic": 0.5},
+	}
+	require.NoError(t, b.st.InsertDecision(b.ctx, b.tx, d))
+	return d
+}
+
+func TestClaimPostingIsFenced(t *testing.T) {
+	t.Parallel()
+	b := setupDecisions(t)
+	d := b.insert(t, store.StatusQueued, b.now)
+
+	attempt, err := b.st.ClaimPosting(b.ctx, b.tx, d.DecisionID, "simulator", 0)
+	require.NoError(t, err)
+	require.Equal(t, 1, attempt)
+	// A stale run still holding attempt 0 cannot claim again.
+	_, err = b.st.ClaimPosting(b.ctx, b.tx, d.DecisionID, "simulator", 0)
+	require.ErrorIs(t, err, store.ErrNotFound)
+	// Nor record a post or finish the row.
+	err = b.st.MarkPosted(b.ctx, b.tx, store.PostedRecord{DecisionID: d.DecisionID, Attempt: 0, Backend: "simulator", TweetID: "1", PostedAt: b.now})
+	require.ErrorIs(t, err, store.ErrNotFound)
+	require.ErrorIs(t, b.st.Finish(b.ctx, b.tx, d.DecisionID, 0, store.StatusFailed, "x"), store.ErrNotFound)
+
+	require.NoError(t, b.st.MarkPosted(b.ctx, b.tx, store.PostedRecord{DecisionID: d.DecisionID, Attempt: 1, Backend: "simulator", TweetID: "99", PostedAt: b.now}))
+	got, err := b.st.GetDecision(b.ctx, b.tx, d.DecisionID)
+	require.NoError(t, err)
+	require.Equal(t, store.StatusPosted, got.Status)
+	require.Equal(t, "99", got.TweetID)
+	require.Equal(t, map[string]float64{"topic": 0.5}, got.ArmPropensities)
+	p, err := b.st.GetPosted(b.ctx, b.tx, d.DecisionID)
+	require.NoError(t, err)
+	require.Equal(t, "simulator", p.Backend)
+	// Posted is final: no second claim, no second post.
+	_, err = b.st.ClaimPosting(b.ctx, b.tx, d.DecisionID, "simulator", 1)
+	require.ErrorIs(t, err, store.ErrNotFound)
+}
+
+func TestFinishStatuses(t *testing.T) {
+	t.Parallel()
+	b := setupDecisions(t)
+	d := b.insert(t, store.StatusQueued, b.now)
+	require.NoError(t, b.st.Finish(b.ctx, b.tx, d.DecisionID, -1, store.StatusSkipped, "stale"))
+	got, err := b.st.GetDecision(b.ctx, b.tx, d.DecisionID)
+	require.NoError(t, err)
+	require.Equal(t, "stale", got.SkipReason)
+	require.ErrorIs(t, b.st.Finish(b.ctx, b.tx, d.DecisionID, -1, store.StatusFailed, "x"), store.ErrNotFound, "skipped is final")
+	require.ErrorContains(t, b.st.Finish(b.ctx, b.tx, d.DecisionID, -1, store.StatusPosted, "x"), "not a finishing status")
+}
+
+func TestCanonicalQueueAndOrphans(t *testing.T) {
+	t.Parallel()
+	b := setupDecisions(t)
+	// The canonical query uses NOW(), i.e. the transaction's start: schedule relative to the real clock.
+	real := time.Now()
+	due := b.insert(t, store.StatusQueued, real.Add(-time.Minute))
+	b.insert(t, store.StatusQueued, real.Add(time.Hour))
+	synthetic := &store.Decision{DecisionID: uuid.NewString(), AccountID: b.acct.ID, DecisionType: "single", Content: "s",
+		GenerationSource: "synthetic", Status: store.StatusQueued, ScheduledAt: real.Add(-time.Minute)}
+	require.NoError(t, b.st.InsertDecision(b.ctx, b.tx, synthetic))
+
+	q, err := b.st.CanonicalQueue(b.ctx, b.tx, false)
+	require.NoError(t, err)
+	require.Len(t, q, 1)
+	require.Equal(t, due.DecisionID, q[0].DecisionID)
+	q, err = b.st.CanonicalQueue(b.ctx, b.tx, true)
+	require.NoError(t, err)
+	require.Len(t, q, 2)
+
+	orphans, err := b.st.PostOrphans(b.ctx, b.tx, real, real.Add(-time.Minute), 10)
+	require.NoError(t, err)
+	require.Len(t, orphans, 2, "both due rows lack a post job")
+	_, err = b.tx.Exec(b.ctx, `INSERT INTO river_job (kind, args, queue, state, max_attempts, scheduled_at) VALUES ('post', jsonb_build_object('decision_id', $1::text), 'post', 'scheduled', 4, now())`, due.DecisionID)
+	require.NoError(t, err)
+	orphans, err = b.st.PostOrphans(b.ctx, b.tx, real, real.Add(-time.Minute), 10)
+	require.NoError(t, err)
+	require.Len(t, orphans, 1)
+	require.Equal(t, synthetic.DecisionID, orphans[0].DecisionID)
+}
+
+func TestStoreReadingIsIdempotentAndKeepsFirstRate(t *testing.T) {
+	t.Parallel()
+	b := setupDecisions(t)
+	d := b.insert(t, store.StatusQueued, b.now)
+	attempt, err := b.st.ClaimPosting(b.ctx, b.tx, d.DecisionID, "simulator", 0)
+	require.NoError(t, err)
+	require.NoError(t, b.st.MarkPosted(b.ctx, b.tx, store.PostedRecord{DecisionID: d.DecisionID, Attempt: attempt, Backend: "simulator", TweetID: "7", PostedAt: b.now}))
+
+	r := store.Reading{DecisionID: d.DecisionID, AccountID: b.acct.ID, TweetID: "7", Simulated: true, Status: store.OutcomeOK,
+		Impressions: 1000, Likes: 30, Retweets: 5, Replies: 3, Quotes: 1, Bookmarks: 1, Number: 1, CollectedAt: b.now}
+	require.NoError(t, b.st.StoreReading(b.ctx, b.tx, r))
+	require.NoError(t, b.st.StoreReading(b.ctx, b.tx, r)) // a re-run of the same reading
+	r2 := r
+	r2.Number, r2.Impressions, r2.Likes = 2, 4000, 80
+	require.NoError(t, b.st.StoreReading(b.ctx, b.tx, r2))
+
+	var readings int
+	var er, first float64
+	require.NoError(t, b.tx.QueryRow(b.ctx, `SELECT readings, engagement_rate, first_engagement_rate FROM outcomes WHERE decision_id = $1`, d.DecisionID).Scan(&readings, &er, &first))
+	require.Equal(t, 2, readings)
+	require.InDelta(t, 0.04, first, 1e-9)
+	require.InDelta(t, 90.0/4000, er, 1e-9)
+
+	due, err := b.st.DueReadings(b.ctx, b.tx, b.now.Add(100*time.Hour), []time.Duration{4 * time.Hour, 24 * time.Hour, 72 * time.Hour}, false, 10)
+	require.NoError(t, err)
+	require.Equal(t, []store.DueReading{{DecisionID: d.DecisionID, Reading: 3, PostedAt: due[0].PostedAt}}, due)
+}
+
+func TestNormalizeText(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, store.NormalizeText("  Hello\n  World  "), store.NormalizeText("hello world"))
+	require.NotEqual(t, store.ContentHash("a b"), store.ContentHash("a c"))
+}
