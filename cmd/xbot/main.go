@@ -136,6 +136,7 @@ func (m *Main) commands() map[string]*command {
 		"status":  cmdStatus(),
 		"enqueue": cmdEnqueue(),
 		"x":       cmdX(),
+		"llm":     cmdLLM(),
 	}
 }
 
