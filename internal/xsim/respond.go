@@ -1,0 +1,213 @@
+package xsim
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+var handleRE = regexp.MustCompile(`^[A-Za-z0-9_]{1,15}$`)
+
+const problemBase = "https://api.x.com/2/problems/"
+
+// reply is one response, written at the end so headers always go out with it.
+type reply struct {
+	status      int
+	body        any
+	problemType bool // application/problem+json
+	headers     map[string]string
+}
+
+func okJSON(status int, body any) reply { return reply{status: status, body: body} }
+
+// blank is X's plain about:blank problem body (401, 403s, 429, 5xx).
+func blank(status int, title, detail string) reply {
+	return reply{status: status, problemType: true, body: map[string]any{
+		"title": title, "detail": detail, "type": "about:blank", "status": status,
+	}}
+}
+
+func unauthorized() reply { return blank(401, "Unauthorized", "Unauthorized") }
+
+func tooManyRequests() reply { return blank(429, "Too Many Requests", "Too Many Requests") }
+
+func forbiddenPermissions() reply {
+	return blank(403, "Forbidden", "Your client app is not configured with the appropriate oauth1 app permissions for this endpoint.")
+}
+
+func unsupportedAuth() reply {
+	return blank(403, "Unsupported Authentication",
+		"Authenticating with OAuth 2.0 Application-Only is forbidden for this endpoint.  Supported authentication types are [OAuth 1.0a User Context, OAuth 2.0 User Context].")
+}
+
+// invalidRequest is the spec's invalid-request problem with X's per-parameter errors.
+func invalidRequest(param, value, message string) reply {
+	body := map[string]any{
+		"title":  "Invalid Request",
+		"detail": "One or more parameters to your request was invalid.",
+		"type":   problemBase + "invalid-request",
+		"status": 400,
+	}
+	if message != "" {
+		e := map[string]any{"message": message}
+		if param != "" {
+			e["parameters"] = map[string]any{param: []string{value}}
+		}
+		body["errors"] = []any{e}
+	}
+	return reply{status: 400, problemType: true, body: body}
+}
+
+// notFoundProblem is one errors[] entry for a missing resource.
+func notFoundProblem(resourceType, param, id string) map[string]any {
+	return map[string]any{
+		"value":         id,
+		"detail":        fmt.Sprintf("Could not find %s with %s: [%s].", resourceType, param, id),
+		"title":         "Not Found Error",
+		"resource_type": resourceType,
+		"parameter":     param,
+		"resource_id":   id,
+		"type":          problemBase + "resource-not-found",
+	}
+}
+
+// notAuthorizedProblem is one errors[] entry for a post whose owner-only fields we may not see.
+func notAuthorizedProblem(field, id string) map[string]any {
+	return map[string]any{
+		"value":         id,
+		"detail":        fmt.Sprintf("Sorry, you are not authorized to access '%s' on the Tweet with id: %s.", field, id),
+		"title":         "Authorization Error",
+		"resource_type": "tweet",
+		"parameter":     field,
+		"resource_id":   id,
+		"section":       "data",
+		"type":          problemBase + "not-authorized-for-resource",
+	}
+}
+
+func (s *Server) write(w http.ResponseWriter, rl rateHeaders, rp reply) {
+	h := w.Header()
+	rl.set(h)
+	for k, v := range rp.headers {
+		h.Set(k, v)
+	}
+	if rp.problemType {
+		h.Set("Content-Type", "application/problem+json")
+	} else {
+		h.Set("Content-Type", "application/json; charset=utf-8")
+	}
+	b, err := json.Marshal(rp.body)
+	if err != nil {
+		s.log.Error("[XSIM] encode response")
+		w.WriteHeader(500)
+		return
+	}
+	w.WriteHeader(rp.status)
+	_, _ = w.Write(b)
+}
+
+// rateHeaders are the x-rate-limit-* headers (and, on POST /2/tweets, the 24-hour ones).
+type rateHeaders struct {
+	limit, remaining int
+	reset            time.Time
+	user24, app24    *window24
+}
+
+type window24 struct {
+	limit, remaining int
+	reset            time.Time
+}
+
+func (r rateHeaders) set(h http.Header) {
+	if r.reset.IsZero() {
+		return
+	}
+	h.Set("x-rate-limit-limit", strconv.Itoa(r.limit))
+	h.Set("x-rate-limit-remaining", strconv.Itoa(max(r.remaining, 0)))
+	h.Set("x-rate-limit-reset", strconv.FormatInt(r.reset.Unix(), 10))
+	if r.user24 != nil {
+		h.Set("x-user-limit-24hour-limit", strconv.Itoa(r.user24.limit))
+		h.Set("x-user-limit-24hour-remaining", strconv.Itoa(max(r.user24.remaining, 0)))
+		h.Set("x-user-limit-24hour-reset", strconv.FormatInt(r.user24.reset.Unix(), 10))
+	}
+	if r.app24 != nil {
+		h.Set("x-app-limit-24hour-limit", strconv.Itoa(r.app24.limit))
+		h.Set("x-app-limit-24hour-remaining", strconv.Itoa(max(r.app24.remaining, 0)))
+		h.Set("x-app-limit-24hour-reset", strconv.FormatInt(r.app24.reset.Unix(), 10))
+	}
+}
+
+// windowStart is the start of the fixed window of length d holding t.
+func windowStart(t time.Time, d time.Duration) time.Time { return t.Truncate(d) }
+
+// fieldSet is the requested fields of one kind.
+type fieldSet map[string]bool
+
+// parseList reads a comma-separated parameter, mapping old names to new, refusing unknown values.
+func parseList(raw, param string, allowed map[string]string) (fieldSet, *reply) {
+	out := fieldSet{}
+	if raw == "" {
+		return out, nil
+	}
+	var bad []string
+	for _, v := range strings.Split(raw, ",") {
+		v = strings.TrimSpace(v)
+		canon, ok := allowed[v]
+		if !ok {
+			bad = append(bad, v)
+			continue
+		}
+		out[canon] = true
+	}
+	if len(bad) > 0 {
+		rp := invalidRequest(param, strings.Join(bad, ","), fmt.Sprintf("The `%s` query parameter value [%s] is not one of the allowed values", param, strings.Join(bad, ",")))
+		return nil, &rp
+	}
+	return out, nil
+}
+
+func identity(vals ...string) map[string]string {
+	m := map[string]string{}
+	for _, v := range vals {
+		m[v] = v
+	}
+	return m
+}
+
+// postFields: 2.167's names, plus the 2.159 names and default fields X still accepts, mapped to 2.167's.
+var postFields = func() map[string]string {
+	m := identity("article", "article_title", "attachments", "card_uri", "community_id", "context_annotations",
+		"conversation_id", "created_at", "display_text_range", "edit_controls", "entities", "geo", "id", "lang",
+		"matched_media_notes", "media_metadata", "non_public_metrics", "note_post", "note_request_suggestions",
+		"organic_metrics", "paid_partnership", "possibly_sensitive", "promoted_metrics", "public_metrics",
+		"reply_settings", "scopes", "source", "suggested_source_links", "suggested_source_links_with_counts",
+		"text", "withheld", "author_id", "in_reply_to_user_id", "referenced_posts", "edit_history_post_ids",
+		"note_tweet")
+	m["referenced_tweets"] = "referenced_posts"
+	m["edit_history_tweet_ids"] = "edit_history_post_ids"
+	return m
+}()
+
+var userFields = identity("affiliation", "confirmed_email", "connection_status", "created_at", "description",
+	"entities", "id", "is_identity_verified", "location", "most_recent_tweet_id", "most_recent_post_id", "name",
+	"parody", "pinned_tweet_id", "pinned_post_id", "profile_banner_url", "profile_image_url", "protected",
+	"public_metrics", "receives_your_dm", "subscribes_to_you", "subscription", "subscription_type", "url",
+	"username", "verified", "verified_followers_count", "verified_type", "withheld")
+
+var expansionNames = func() map[string]string {
+	m := identity("article.cover_media", "article.media_entities", "attachments.media_keys",
+		"attachments.media_source_tweet", "attachments.poll_ids", "author_id", "edit_history_post_ids",
+		"entities.mentions.username", "geo.place_id", "in_reply_to_user_id", "referenced_posts", "username",
+		"pinned_post_id", "most_recent_post_id", "affiliation.user_id")
+	m["referenced_tweets.id"] = "referenced_posts"
+	m["referenced_tweets.id.author_id"] = "referenced_posts.author_id"
+	m["edit_history_tweet_ids"] = "edit_history_post_ids"
+	m["pinned_tweet_id"] = "pinned_post_id"
+	return m
+}()
+
+var excludeNames = identity("replies", "retweets")
