@@ -9,6 +9,7 @@ import (
 
 // retryHint reads the server's wait: retry-after-ms, then retry-after (seconds or an HTTP date), then
 // x-ratelimit-reset-requests / -tokens (durations such as 1s, 6m0s, 20ms) for the limit that ran out.
+// The x-ratelimit-* headers count only on a 429: every other answer carries them as routine.
 func retryHint(resp *http.Response) time.Duration {
 	if resp == nil {
 		return 0
@@ -26,6 +27,9 @@ func retryHint(resp *http.Response) time.Duration {
 		if t, err := http.ParseTime(v); err == nil {
 			return max(time.Until(t), 0)
 		}
+	}
+	if resp.StatusCode != http.StatusTooManyRequests {
+		return 0
 	}
 	reqReset := resetDuration(h.Get("x-ratelimit-reset-requests"))
 	tokReset := resetDuration(h.Get("x-ratelimit-reset-tokens"))
