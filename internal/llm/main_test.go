@@ -117,8 +117,8 @@ func (b *testBundle) exactTotals(t *testing.T) (spent, usage string) {
 
 type usageRow struct {
 	RequestID, Purpose, Model, Status, ErrorCode string
-	PromptTokens, CompletionTokens                int64
-	Cost                                          float64
+	PromptTokens, CompletionTokens               int64
+	Cost                                         float64
 }
 
 func (b *testBundle) usage(t *testing.T) []usageRow {
