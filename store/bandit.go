@@ -129,12 +129,21 @@ func saveArms(ctx context.Context, db DBTX, accountID int64, scopes []string, ar
 
 // RecordPull counts one pick of an arm (bandit_arms.pulls), creating the arm at the prior if missing.
 func (s *Store) RecordPull(ctx context.Context, db DBTX, accountID int64, scope, armName string) error {
+	return s.RecordPulls(ctx, db, accountID, []string{scope}, []string{armName})
+}
+
+// RecordPulls counts picks of several arms (scopes[i], arms[i]) in one statement.
+func (s *Store) RecordPulls(ctx context.Context, db DBTX, accountID int64, scopes, arms []string) error {
+	if len(scopes) != len(arms) {
+		return fmt.Errorf("record pulls for account %d: %d scopes but %d arms", accountID, len(scopes), len(arms))
+	}
 	_, err := db.Exec(ctx, `
-		INSERT INTO bandit_arms (account_id, scope, arm_name, pulls, updated_at) VALUES ($1, $2, $3, 1, $4)
-		ON CONFLICT (account_id, scope, arm_name) DO UPDATE SET pulls = bandit_arms.pulls + 1, updated_at = EXCLUDED.updated_at`,
-		accountID, scope, armName, s.Now())
+		INSERT INTO bandit_arms (account_id, scope, arm_name, pulls, updated_at)
+		SELECT $1, scope, arm_name, count(*), $4 FROM unnest($2::text[], $3::text[]) AS p(scope, arm_name) GROUP BY 1, 2, 3
+		ON CONFLICT (account_id, scope, arm_name) DO UPDATE SET pulls = bandit_arms.pulls + EXCLUDED.pulls, updated_at = EXCLUDED.updated_at`,
+		accountID, scopes, arms, s.Now())
 	if err != nil {
-		return fmt.Errorf("record pull of %s arm %q for account %d: %w", scope, armName, accountID, err)
+		return fmt.Errorf("record pulls for account %d: %w", accountID, err)
 	}
 	return nil
 }
