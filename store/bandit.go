@@ -139,7 +139,7 @@ func (s *Store) RecordPulls(ctx context.Context, db DBTX, accountID int64, scope
 	}
 	_, err := db.Exec(ctx, `
 		INSERT INTO bandit_arms (account_id, scope, arm_name, pulls, updated_at)
-		SELECT $1, scope, arm_name, count(*), $4 FROM unnest($2::text[], $3::text[]) AS p(scope, arm_name) GROUP BY 1, 2, 3
+		SELECT $1::bigint, scope, arm_name, count(*), $4::timestamptz FROM unnest($2::text[], $3::text[]) AS p(scope, arm_name) GROUP BY 1, 2, 3
 		ON CONFLICT (account_id, scope, arm_name) DO UPDATE SET pulls = bandit_arms.pulls + EXCLUDED.pulls, updated_at = EXCLUDED.updated_at`,
 		accountID, scopes, arms, s.Now())
 	if err != nil {
