@@ -174,7 +174,7 @@ func (x *XSim) CreatePost(ctx context.Context, np xsim.NewPost) (res xsim.Create
 	}
 	count := func(author int64, since time.Time) (int, error) {
 		var n int
-		err := tx.QueryRow(ctx, `SELECT count(*) FROM sim_posts WHERE ($1 = 0 OR author_id = $1) AND created_at >= $2`, author, since).Scan(&n)
+		err := tx.QueryRow(ctx, `SELECT count(*) FROM sim_posts WHERE ($1::bigint = 0 OR author_id = $1::bigint) AND created_at >= $2`, author, since).Scan(&n)
 		return n, err
 	}
 	if res.UserWindowUsed, err = count(p.AuthorID, np.UserWindow.Start); err != nil {
@@ -195,7 +195,7 @@ func (x *XSim) CreatePost(ctx context.Context, np xsim.NewPost) (res xsim.Create
 	err = tx.QueryRow(ctx, `
 		INSERT INTO sim_posts (id, author_id, text, text_norm, in_reply_to_post_id, in_reply_to_user_id, conversation_id,
 			mentions, topic, format, hook, hour, reach, engagement_rate, created_at)
-		SELECT new.id, $2, $3, $4, nullif($5, 0), nullif($6, 0), coalesce(nullif($7, 0), new.id), $8, $9, $10, $11, $12, $13, $14, $15
+		SELECT new.id, $2, $3, $4, nullif($5::bigint, 0), nullif($6::bigint, 0), coalesce(nullif($7::bigint, 0), new.id), $8, $9, $10, $11, $12, $13, $14, $15
 		FROM (SELECT greatest(($1::bigint << 22) | (nextval('sim_post_seq') & 4194303),
 			coalesce((SELECT max(id) FROM sim_posts), 0) + 1) AS id) new
 		RETURNING `+simPostCols,
@@ -227,7 +227,7 @@ func nonNil(s []string) []string {
 
 func (x *XSim) CountPosts(ctx context.Context, authorID int64, since time.Time) (int, error) {
 	var n int
-	err := x.db.QueryRow(ctx, `SELECT count(*) FROM sim_posts WHERE ($1 = 0 OR author_id = $1) AND created_at >= $2`,
+	err := x.db.QueryRow(ctx, `SELECT count(*) FROM sim_posts WHERE ($1::bigint = 0 OR author_id = $1::bigint) AND created_at >= $2`,
 		authorID, since).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("count sim posts: %w", err)

@@ -84,7 +84,7 @@ func (s *Server) serve(ep endpoint, h handlerFunc) http.HandlerFunc {
 			return
 		}
 		if ep.userOnly && c.auth != authUser {
-			s.write(w, rl, unsupportedAuth())
+			s.write(w, rl, forbiddenPermissions())
 			return
 		}
 		for k := range r.URL.Query() {
@@ -110,7 +110,7 @@ func (s *Server) serve(ep endpoint, h handlerFunc) http.HandlerFunc {
 				if status == 0 {
 					status = 503
 				}
-				s.write(w, rl, blank(status, http.StatusText(status), http.StatusText(status)))
+				s.write(w, rl, serverError(status))
 				return
 			case FaultRateLimit:
 				after := time.Duration(f.ResetAfter)
@@ -134,7 +134,7 @@ func (s *Server) serve(ep endpoint, h handlerFunc) http.HandlerFunc {
 				return
 			case FaultTimeoutBefore:
 				s.hang(ctx)
-				s.write(w, rl, blank(503, "Service Unavailable", "Service Unavailable"))
+				s.write(w, rl, serverError(503))
 				return
 			case FaultTimeoutAfter:
 				afterWork = true
@@ -161,7 +161,7 @@ func (s *Server) serve(ep endpoint, h handlerFunc) http.HandlerFunc {
 		if afterWork {
 			// The work is done (a post exists); the client only ever sees a timeout.
 			s.hang(ctx)
-			s.write(w, rl, blank(503, "Service Unavailable", "Service Unavailable"))
+			s.write(w, rl, serverError(503))
 			return
 		}
 		s.write(w, rl, rp)
@@ -217,9 +217,7 @@ func (s *Server) postWindows(ctx context.Context, now time.Time, res *CreateResu
 
 func (s *Server) internalError(w http.ResponseWriter, endpoint string, err error) {
 	s.log.Error("[XSIM] internal error", zap.String("endpoint", endpoint), zap.Error(err))
-	s.write(w, rateHeaders{}, reply{status: 500, problemType: true, body: map[string]any{
-		"title": "Internal Server Error", "detail": "Internal Server Error", "type": problemBase + "internal-error", "status": 500,
-	}})
+	s.write(w, rateHeaders{}, serverError(500))
 }
 
 // wait sleeps d of wall time, or until the client goes away.
@@ -372,13 +370,14 @@ func (s *Server) canSeeOwnerFields(c *call, p Post) bool {
 func idStr(id int64) string { return strconv.FormatInt(id, 10) }
 
 // renderPost is a post as 2.167's Post schema names it, with the requested fields.
-func (s *Server) renderPost(c *call, p Post, f fieldSet) map[string]any {
+// Expansions also put their key field on the post, as X does.
+func (s *Server) renderPost(c *call, p Post, f fieldSet, ex fieldSet) map[string]any {
 	out := map[string]any{
 		"id":                    idStr(p.ID),
 		"text":                  p.Text,
 		"edit_history_post_ids": []string{idStr(p.ID)},
 	}
-	if f["author_id"] {
+	if f["author_id"] || ex["author_id"] {
 		out["author_id"] = idStr(p.AuthorID)
 	}
 	if f["conversation_id"] {
@@ -387,10 +386,10 @@ func (s *Server) renderPost(c *call, p Post, f fieldSet) map[string]any {
 	if f["created_at"] {
 		out["created_at"] = p.CreatedAt.UTC().Format("2006-01-02T15:04:05.000Z")
 	}
-	if f["in_reply_to_user_id"] && p.InReplyToUserID != 0 {
+	if (f["in_reply_to_user_id"] || ex["in_reply_to_user_id"]) && p.InReplyToUserID != 0 {
 		out["in_reply_to_user_id"] = idStr(p.InReplyToUserID)
 	}
-	if f["referenced_posts"] && p.InReplyToPostID != 0 {
+	if (f["referenced_posts"] || ex["referenced_posts"]) && p.InReplyToPostID != 0 {
 		out["referenced_posts"] = []any{map[string]any{"type": "replied_to", "id": idStr(p.InReplyToPostID)}}
 	}
 	if f["lang"] {
@@ -485,7 +484,7 @@ func (s *Server) includes(ctx context.Context, c *call, posts []Post, f fields) 
 		var out []any
 		for _, p := range refs {
 			if !p.Deleted() {
-				out = append(out, s.renderPost(c, p, f.post))
+				out = append(out, s.renderPost(c, p, f.post, f.expansions))
 			}
 		}
 		if len(out) > 0 {
@@ -570,7 +569,7 @@ func (s *Server) lookup(ctx context.Context, c *call, ids []int64, param string,
 			errs = append(errs, notAuthorizedProblem(denied, idStr(id)))
 			continue
 		}
-		data = append(data, s.renderPost(c, p, f.post))
+		data = append(data, s.renderPost(c, p, f.post, f.expansions))
 		shown = append(shown, p)
 	}
 	body := map[string]any{}
@@ -724,7 +723,7 @@ func (s *Server) list(ctx context.Context, c *call, pq PostQuery) (reply, *rateH
 	}
 	data := make([]any, 0, len(posts))
 	for _, p := range posts {
-		data = append(data, s.renderPost(c, p, f.post))
+		data = append(data, s.renderPost(c, p, f.post, f.expansions))
 	}
 	body["data"] = data
 	meta["newest_id"] = idStr(posts[0].ID)

@@ -59,7 +59,7 @@ func (s *Server) createPost(ctx context.Context, c *call) (reply, *rateHeaders, 
 	}
 	text := *body.Text
 	if weightedLength(text) > maxWeightedLength {
-		return blank(403, "Forbidden", "Your Tweet text is too long. For more information on how X determines text length see https://github.com/twitter/twitter-text."), &headers, nil
+		return invalidRequest("text", "", "Your Tweet text is too long."), &headers, nil
 	}
 	author, err := s.store.User(ctx, s.cfg.UserID)
 	if err != nil {
@@ -73,7 +73,7 @@ func (s *Server) createPost(ctx context.Context, c *call) (reply, *rateHeaders, 
 		}
 		target, err := s.store.Post(ctx, targetID)
 		if errors.Is(err, ErrNotFound) || (err == nil && target.Deleted()) {
-			return blank(403, "Forbidden", "You attempted to reply to a Tweet that is deleted or not visible to you."), &headers, nil
+			return invalidRequest("reply.in_reply_to_tweet_id", body.Reply.InReplyToTweetID, "You attempted to reply to a Tweet that is deleted or not visible to you."), &headers, nil
 		}
 		if err != nil {
 			return reply{}, nil, fmt.Errorf("load reply target %d: %w", targetID, err)

@@ -35,13 +35,17 @@ func unauthorized() reply { return blank(401, "Unauthorized", "Unauthorized") }
 
 func tooManyRequests() reply { return blank(429, "Too Many Requests", "Too Many Requests") }
 
+// forbiddenPermissions is X's 403 when the app or token may not use the endpoint (an app-only bearer
+// on a user-context endpoint, a read-only app posting).
 func forbiddenPermissions() reply {
-	return blank(403, "Forbidden", "Your client app is not configured with the appropriate oauth1 app permissions for this endpoint.")
+	return blank(403, "Forbidden", "You are not permitted to perform this action.")
 }
 
-func unsupportedAuth() reply {
-	return blank(403, "Unsupported Authentication",
-		"Authenticating with OAuth 2.0 Application-Only is forbidden for this endpoint.  Supported authentication types are [OAuth 1.0a User Context, OAuth 2.0 User Context].")
+// serverError is a 5xx as the spec's internal-error problem (faults and hung requests end this way).
+func serverError(status int) reply {
+	return reply{status: status, problemType: true, body: map[string]any{
+		"title": "Internal Error", "detail": http.StatusText(status), "type": problemBase + "internal-error", "status": status,
+	}}
 }
 
 // invalidRequest is the spec's invalid-request problem with X's per-parameter errors.
