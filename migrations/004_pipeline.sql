@@ -8,3 +8,9 @@ ALTER TABLE content_metadata
 -- Sweeps look for rows by status alone.
 CREATE INDEX content_metadata_posting ON content_metadata (posting_started_at) WHERE status = 'posting';
 CREATE INDEX posted_decisions_posted_at ON posted_decisions (posted_at);
+
+-- Learning reads only usable outcomes; the partial index holds just those, so a run's cost does not grow
+-- with outcomes that will never be learned from (not_found, not_authorized).
+DROP INDEX outcomes_unlearned;
+CREATE INDEX outcomes_unlearned ON outcomes (account_id, simulated, collected_at)
+    WHERE learned_at IS NULL AND status IN ('ok', 'no_impressions');
