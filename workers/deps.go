@@ -1,0 +1,211 @@
+package workers
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"go.uber.org/zap"
+
+	"github.com/xbot/xbot/internal/gate"
+	"github.com/xbot/xbot/jobs"
+	"github.com/xbot/xbot/store"
+)
+
+// Config is what the workers need from xbot's configuration.
+type Config struct {
+	Live               bool // MODE=live
+	PostingDisabled    bool
+	Backend            string // where posts go: "x" or "simulator"
+	RealMetricsEnabled bool
+
+	PostsPerPlan     int
+	PlanInterval     time.Duration
+	PlanWindow       time.Duration
+	MaxPostsPerDay   int
+	MinPostSpacing   time.Duration
+	QueuedMaxAge     time.Duration
+	AccountTZ        *time.Location
+	Topics           []string
+	Formats          []string
+	Hooks            []string
+	Voice            string
+	MaxTokensPerPost int
+
+	ReplyInterval  time.Duration
+	RepliesPerHour int
+	RepliesPerDay  int
+	ReplyQueries   []string
+
+	AnalyticsDelay     time.Duration
+	AnalyticsFollowups []time.Duration
+
+	LearnMinOutcomes int
+	LearnPeriod      time.Duration
+	LearnDiscount    float64
+
+	PostingSnooze    time.Duration
+	PostMaxAttempts  int
+	SweepInterval    time.Duration
+	XCallTimeout     time.Duration
+	XReconcileGrace  time.Duration
+	XCircuitCooldown time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	c.Backend = cmp.Or(c.Backend, "simulator")
+	c.PostsPerPlan = cmp.Or(c.PostsPerPlan, 3)
+	c.PlanInterval = cmp.Or(c.PlanInterval, time.Hour)
+	c.MaxPostsPerDay = cmp.Or(c.MaxPostsPerDay, 12)
+	c.QueuedMaxAge = cmp.Or(c.QueuedMaxAge, 24*time.Hour)
+	if c.AccountTZ == nil {
+		c.AccountTZ = time.UTC
+	}
+	c.MaxTokensPerPost = cmp.Or(c.MaxTokensPerPost, 300)
+	c.ReplyInterval = cmp.Or(c.ReplyInterval, 30*time.Minute)
+	c.AnalyticsDelay = cmp.Or(c.AnalyticsDelay, 4*time.Hour)
+	c.LearnMinOutcomes = cmp.Or(c.LearnMinOutcomes, 5)
+	c.LearnPeriod = cmp.Or(c.LearnPeriod, time.Minute)
+	c.LearnDiscount = cmp.Or(c.LearnDiscount, 0.97)
+	c.PostingSnooze = cmp.Or(c.PostingSnooze, 5*time.Minute)
+	c.PostMaxAttempts = cmp.Or(c.PostMaxAttempts, 4)
+	c.SweepInterval = cmp.Or(c.SweepInterval, time.Minute)
+	c.XCallTimeout = cmp.Or(c.XCallTimeout, 20*time.Second)
+	c.XCircuitCooldown = cmp.Or(c.XCircuitCooldown, 15*time.Minute)
+	return c
+}
+
+func (c Config) validate() error {
+	switch {
+	case c.Backend != "x" && c.Backend != "simulator":
+		return fmt.Errorf("workers config: backend %q: x or simulator", c.Backend)
+	case len(c.Topics) == 0 || len(c.Formats) == 0 || len(c.Hooks) == 0:
+		return errors.New("workers config: topics, formats and hooks must not be empty")
+	case c.LearnDiscount <= 0 || c.LearnDiscount > 1:
+		return fmt.Errorf("workers config: learn discount %g: in (0, 1]", c.LearnDiscount)
+	}
+	return nil
+}
+
+// XAPI is every X call the workers make, each worker declaring its own part (Poster, MentionReader,
+// MetricsReader); *xapi.Client satisfies it, against X or the simulator.
+type XAPI interface {
+	Poster
+	MentionReader
+	MetricsReader
+}
+
+// Deps is everything the workers share.
+type Deps struct {
+	Config Config
+	Store  *store.Store
+	Log    *zap.Logger
+	// X is the account's X API (X itself or the simulator, per Config.Backend).
+	X XAPI
+	// Drafter is the budgeted LLM; nil means no LLM is configured (shadow mode writes synthetic posts).
+	Drafter Drafter
+	// LLMAvailable reports whether an LLM call may be made now (key set and circuit closed).
+	LLMAvailable func(ctx context.Context) bool
+	Gate         *gate.Chain
+	// Now is the clock; Rand seeds each job's randomness (Thompson draws, synthetic text).
+	Now  func() time.Time
+	Rand func() *rand.Rand
+}
+
+// Register validates deps and adds every worker to ws.
+func Register(ws *river.Workers, d *Deps) error {
+	d.Config = d.Config.withDefaults()
+	if err := d.Config.validate(); err != nil {
+		return err
+	}
+	if d.Store == nil || d.Log == nil || d.X == nil || d.Gate == nil {
+		return errors.New("workers: Store, Log, X and Gate are required")
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Rand == nil {
+		var mu sync.Mutex
+		seed := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x9e3779b97f4a7c15))
+		d.Rand = func() *rand.Rand {
+			mu.Lock()
+			defer mu.Unlock()
+			return rand.New(rand.NewPCG(seed.Uint64(), seed.Uint64()))
+		}
+	}
+	if d.LLMAvailable == nil {
+		d.LLMAvailable = func(context.Context) bool { return d.Drafter != nil }
+	}
+	for _, add := range []func() error{
+		func() error { return river.AddWorkerSafely(ws, &PlanWorker{d: d}) },
+		func() error { return river.AddWorkerSafely(ws, &ReplyWorker{d: d}) },
+		func() error { return river.AddWorkerSafely(ws, &PostWorker{d: d}) },
+		func() error { return river.AddWorkerSafely(ws, &CollectAnalyticsWorker{d: d}) },
+		func() error { return river.AddWorkerSafely(ws, &LearnWorker{d: d}) },
+		func() error { return river.AddWorkerSafely(ws, &PostSweepWorker{d: d}) },
+		func() error { return river.AddWorkerSafely(ws, &AnalyticsSweepWorker{d: d}) },
+	} {
+		if err := add(); err != nil {
+			return fmt.Errorf("register workers: %w", err)
+		}
+	}
+	return nil
+}
+
+// PeriodicJobs are the leader's schedules. Each insert carries its period and is unique by it, so a new
+// leader running on start never doubles a period's job.
+func PeriodicJobs(cfg Config, accountID int64, now func() time.Time) []*river.PeriodicJob {
+	cfg = cfg.withDefaults()
+	periodic := func(interval time.Duration, id string, build func(period string) (river.JobArgs, *river.InsertOpts)) *river.PeriodicJob {
+		return river.NewPeriodicJob(river.PeriodicInterval(interval), func() (river.JobArgs, *river.InsertOpts) {
+			return build(jobs.Period(now(), interval))
+		}, &river.PeriodicJobOpts{ID: id, RunOnStart: true})
+	}
+	return []*river.PeriodicJob{
+		periodic(cfg.PlanInterval, "plan", func(p string) (river.JobArgs, *river.InsertOpts) {
+			a := jobs.PlanArgs{AccountID: accountID, Period: p}
+			return a, a.PeriodicOpts()
+		}),
+		periodic(cfg.ReplyInterval, "reply", func(p string) (river.JobArgs, *river.InsertOpts) {
+			a := jobs.ReplyArgs{AccountID: accountID, Period: p}
+			return a, a.PeriodicOpts()
+		}),
+		periodic(cfg.SweepInterval, "post_sweep", func(p string) (river.JobArgs, *river.InsertOpts) {
+			return jobs.PostSweepArgs{Period: p}, nil
+		}),
+		periodic(cfg.SweepInterval, "analytics_sweep", func(p string) (river.JobArgs, *river.InsertOpts) {
+			return jobs.AnalyticsSweepArgs{Period: p}, nil
+		}),
+		periodic(cfg.LearnPeriod*10, "learn", func(p string) (river.JobArgs, *river.InsertOpts) {
+			return jobs.LearnArgs{AccountID: accountID, Period: p}, nil
+		}),
+	}
+}
+
+// inTx runs fn in a transaction on the store's pool.
+func (d *Deps) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, d.Store.Pool, fn)
+}
+
+// client is the River client working the job (for InsertTx in the worker's transaction).
+func client(ctx context.Context) *river.Client[pgx.Tx] {
+	return river.ClientFromContext[pgx.Tx](ctx)
+}
+
+// nextLearn inserts the learn job of the period after now, unique by period.
+func (d *Deps) nextLearn(ctx context.Context, tx pgx.Tx, accountID int64) error {
+	now := d.Now()
+	boundary := now.Truncate(d.Config.LearnPeriod).Add(d.Config.LearnPeriod)
+	_, err := client(ctx).InsertTx(ctx, tx, jobs.LearnArgs{AccountID: accountID, Period: jobs.Period(boundary, d.Config.LearnPeriod)},
+		&river.InsertOpts{ScheduledAt: boundary})
+	if err != nil {
+		return fmt.Errorf("insert learn for account %d: %w", accountID, err)
+	}
+	return nil
+}
