@@ -219,7 +219,7 @@ func (c *Client) send(ctx context.Context, k call, payload []byte, retried bool)
 	c.observe(k.op(), resp.Header)
 	if rerr != nil {
 		if k.create {
-			return 0, nil, &Ambiguous{Op: k.op(), Status: resp.StatusCode, Err: errors.New(c.redact(rerr.Error()))}
+			return 0, nil, &Ambiguous{Op: k.op(), Status: resp.StatusCode, Err: &redacted{msg: c.redact(rerr.Error()), cause: rerr}}
 		}
 		return 0, nil, fmt.Errorf("xapi: %s: read response: %s", k.op(), c.redact(rerr.Error()))
 	}
@@ -259,7 +259,7 @@ func (c *Client) authorize(ctx context.Context, req *http.Request, a auth) (*htt
 
 // transportError classifies a failure with no response.
 func (c *Client) transportError(k call, err error) error {
-	cause := errors.New(c.redact(err.Error()))
+	cause := &redacted{msg: c.redact(err.Error()), cause: err}
 	var op *net.OpError
 	if errors.As(err, &op) && (op.Op == "dial" || op.Op == "proxyconnect") {
 		return fmt.Errorf("xapi: %s: %w: %w", k.op(), ErrNotSent, cause)
@@ -403,3 +403,12 @@ func (c *Client) rateLimited(op string, h http.Header) *RateLimited {
 	}
 	return e
 }
+
+// redacted keeps an error's chain (for errors.Is) while its text has the secrets replaced.
+type redacted struct {
+	msg   string
+	cause error
+}
+
+func (e *redacted) Error() string { return e.msg }
+func (e *redacted) Unwrap() error { return e.cause }
