@@ -14,3 +14,6 @@ CREATE INDEX posted_decisions_posted_at ON posted_decisions (posted_at);
 DROP INDEX outcomes_unlearned;
 CREATE INDEX outcomes_unlearned ON outcomes (account_id, simulated, collected_at)
     WHERE learned_at IS NULL AND status IN ('ok', 'no_impressions');
+
+-- The simulator's audience model finds a post's decision by its text.
+CREATE INDEX content_metadata_content_hash ON content_metadata (content_hash);

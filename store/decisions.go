@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -342,4 +343,24 @@ func (s *Store) RepliesSince(ctx context.Context, db DBTX, accountID int64, hour
 		return 0, 0, fmt.Errorf("replies since: %w", err)
 	}
 	return hour, day, nil
+}
+
+// DecisionFeatures finds the arms of the account's decision with this text (by content hash), for the
+// simulator's audience model; ok is false when no decision has it.
+func (s *Store) DecisionFeatures(ctx context.Context, db DBTX, text string) (topic, format, hook string, hour int, ok bool, err error) {
+	var hb *int16
+	err = db.QueryRow(ctx, `SELECT COALESCE(topic, ''), COALESCE(format, ''), COALESCE(hook, ''), hour_bucket
+		FROM content_metadata WHERE content_hash = $1 ORDER BY created_at DESC LIMIT 1`, ContentHash(text)).
+		Scan(&topic, &format, &hook, &hb)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", "", "", 0, false, nil
+	}
+	if err != nil {
+		return "", "", "", 0, false, fmt.Errorf("decision features: %w", err)
+	}
+	hour = -1
+	if hb != nil {
+		hour = int(*hb)
+	}
+	return topic, format, hook, hour, true, nil
 }

@@ -87,7 +87,8 @@ func (w *PlanWorker) Work(ctx context.Context, job *river.Job[jobs.PlanArgs]) er
 	for _, dec := range decisions {
 		switch {
 		case dec.Status == store.StatusSkipped && dec.SkipReason != "daily_cap":
-			logGateBlocked(log, gateOf(dec.SkipReason), dec.DecisionID, dec.SkipReason)
+			g, reason, _ := strings.Cut(dec.SkipReason, ": ")
+			logGateBlocked(log, g, dec.DecisionID, reason)
 		case dec.Status == store.StatusQueued && source == "real":
 			logQueued(log, "PLAN_JOB", "Real LLM content", dec.DecisionID, dec.ScheduledAt)
 		case dec.Status == store.StatusQueued:
@@ -123,12 +124,6 @@ func llmFailure(log *zap.Logger, prefix string, err error) error {
 
 func (w *PlanWorker) llmFailure(log *zap.Logger, err error) error {
 	return llmFailure(log, "PLAN_JOB", err)
-}
-
-// gateOf reads the gate name back from a skip reason "gate: reason".
-func gateOf(skipReason string) string {
-	g, _, _ := strings.Cut(skipReason, ":")
-	return g
 }
 
 func (w *PlanWorker) samplePicks(ctx context.Context, accountID int64, rng *rand.Rand) ([]pick, error) {
@@ -256,7 +251,7 @@ type scheduler struct {
 
 func newScheduler(ctx context.Context, st *store.Store, db store.DBTX, cfg Config, accountID int64, now time.Time) (*scheduler, error) {
 	// Serialise planning per account so two plans never pick the same slot.
-	if _, err := db.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || ':schedule:' || $1::text, 0))`, accountID); err != nil {
+	if _, err := db.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || ':schedule:' || $1::bigint::text, 0))`, accountID); err != nil {
 		return nil, fmt.Errorf("lock schedule of account %d: %w", accountID, err)
 	}
 	taken, err := st.PacingTimes(ctx, db, accountID, now.Add(-48*time.Hour), now.Add(30*24*time.Hour))

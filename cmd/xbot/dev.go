@@ -2,17 +2,40 @@ package main
 
 import (
 	"context"
+	"errors"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/xbot/xbot/internal/config"
 )
 
 func cmdDev() *command {
 	return &command{
-		summary:     "migrate, then run everything in one process in shadow mode (the local demo)",
+		summary:     "migrate, then run web and the workers in one process in shadow mode (the local demo)",
 		devDefaults: true,
 		run: func(ctx context.Context, m *Main, e *env, _ any, _ []string) error {
+			if e.cfg.Mode != config.ModeShadow {
+				return &ExitError{Code: 2, Msg: "config: MODE=" + string(e.cfg.Mode) + ": xbot dev runs in shadow mode only"}
+			}
 			if _, err := migrate(ctx, m, e); err != nil {
 				return err
 			}
-			return serveWeb(ctx, m, e, e.pool, "")
+			g, ctx := errgroup.WithContext(ctx)
+			workerUp := make(chan struct{})
+			g.Go(func() error { return runWorker(ctx, m, e, e.pool, func() { close(workerUp) }) })
+			g.Go(func() error {
+				select {
+				case <-workerUp:
+				case <-ctx.Done():
+					return nil
+				}
+				return serveWeb(ctx, m, e, e.pool, "")
+			})
+			err := g.Wait()
+			if errors.Is(err, context.Canceled) {
+				return nil
+			}
+			return err
 		},
 	}
 }

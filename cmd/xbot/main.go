@@ -137,6 +137,8 @@ func (m *Main) commands() map[string]*command {
 		"enqueue": cmdEnqueue(),
 		"x":       cmdX(),
 		"llm":     cmdLLM(),
+		"worker":  cmdWorker(),
+		"sim":     cmdSim(),
 	}
 }
 

@@ -64,7 +64,7 @@ func riverConfig(log *zap.Logger, ws *river.Workers, periodic []*river.PeriodicJ
 		RescueStuckJobsAfter: rescueAfter,
 		SoftStopTimeout:      softStop,
 		FetchPollInterval:    200 * time.Millisecond,
-		Logger:               slog.New(zapslog.NewHandler(log.Named("river").Core())),
+		Logger:               slog.New(zapslog.NewHandler(log.Named("river").WithOptions(zap.IncreaseLevel(zap.WarnLevel)).Core())),
 	}
 }
 

@@ -64,9 +64,9 @@ func serveWeb(ctx context.Context, m *Main, e *env, pool *pgxpool.Pool, addr str
 	if addr == "" {
 		addr = fmt.Sprintf(":%d", e.cfg.Port)
 	}
-	ln, err := net.Listen("tcp", addr)
+	ln, err := listen(addr)
 	if err != nil {
-		return fmt.Errorf("listen %s: %w", addr, err)
+		return err
 	}
 	srv := &http.Server{Handler: newMux(e, pool), ReadHeaderTimeout: 5 * time.Second}
 	errc := make(chan error, 1)
@@ -84,4 +84,12 @@ func serveWeb(ctx context.Context, m *Main, e *env, pool *pgxpool.Pool, addr str
 		return fmt.Errorf("web shutdown: %w", err)
 	}
 	return nil
+}
+
+func listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", addr, err)
+	}
+	return ln, nil
 }

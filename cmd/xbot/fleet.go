@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"go.uber.org/zap"
+
+	"github.com/xbot/xbot/internal/config"
+	"github.com/xbot/xbot/internal/gate"
+	"github.com/xbot/xbot/internal/xapi"
+	"github.com/xbot/xbot/internal/xsim"
+	"github.com/xbot/xbot/store"
+	"github.com/xbot/xbot/workers"
+)
+
+// fleet is one worker process: the River client and what it works with.
+type fleet struct {
+	river   *river.Client[pgx.Tx]
+	account *store.Account
+	backend string
+}
+
+// backend is where posts go: X itself only in live mode with LIVE_POSTS=true.
+func backend(cfg *config.Config) string {
+	if cfg.Mode == config.ModeLive && cfg.LivePosts {
+		return "x"
+	}
+	return "simulator"
+}
+
+// startFleet builds the X client (X or the built-in simulator), the LLM, the gates and the workers, and
+// starts River (retrying while the database is unreachable). It stops when ctx ends.
+func startFleet(ctx context.Context, m *Main, e *env, pool *pgxpool.Pool) (*fleet, error) {
+	cfg, st := e.cfg, store.New(pool)
+	f := &fleet{backend: backend(cfg)}
+	xc, err := newXClient(ctx, m, e, st)
+	if err != nil {
+		return nil, err
+	}
+	acct, err := resolveAccount(ctx, e, st, xc)
+	if err != nil {
+		return nil, err
+	}
+	f.account = acct
+
+	chain, err := gate.New(gate.Config{
+		MinQualityScore: cfg.MinQualityScore, UniquenessThreshold: cfg.UniquenessThreshold,
+		RotationMaxShare: cfg.RotationMaxShare, RotationMinPosts: cfg.RotationMinPosts,
+		WeightedLength: xapi.WeightedLength,
+	}, st.GateHistory(pool))
+	if err != nil {
+		return nil, fmt.Errorf("gate chain: %w", err)
+	}
+	deps := &workers.Deps{Config: workerConfig(cfg, f.backend), Store: st, Log: e.log, X: xc, Gate: chain}
+	if cfg.OpenAIAPIKey != "" {
+		lc, err := newLLM(e, st)
+		if err != nil {
+			return nil, err
+		}
+		deps.Drafter, deps.LLMAvailable = workers.LLMDrafter{Client: lc}, lc.Available
+	}
+	ws := river.NewWorkers()
+	if err := workers.Register(ws, deps); err != nil {
+		return nil, err
+	}
+	rcfg := riverConfig(e.log, ws, workers.PeriodicJobs(deps.Config, acct.ID, time.Now))
+	rc, err := startRiver(ctx, e.log, pool, rcfg)
+	if err != nil {
+		return nil, err
+	}
+	f.river = rc
+	e.log.Info("worker started", zap.String("mode", string(cfg.Mode)), zap.String("backend", f.backend),
+		zap.Bool("posting_disabled", cfg.PostingDisabled), zap.Bool("llm", deps.Drafter != nil), zap.Int64("account_id", acct.ID))
+	return f, nil
+}
+
+func workerConfig(cfg *config.Config, backend string) workers.Config {
+	return workers.Config{
+		Live: cfg.Mode == config.ModeLive, PostingDisabled: cfg.PostingDisabled, Backend: backend,
+		RealMetricsEnabled: cfg.RealMetricsEnabled,
+		PostsPerPlan:       cfg.PostsPerPlan, PlanInterval: cfg.PlanInterval, PlanWindow: cfg.PlanWindow,
+		MaxPostsPerDay: cfg.MaxPostsPerDay, MinPostSpacing: cfg.MinPostSpacing, QueuedMaxAge: cfg.QueuedMaxAge,
+		AccountTZ: cfg.AccountTZ, Topics: cfg.ContentTopics, Formats: cfg.ContentFormats, Hooks: cfg.ContentHooks,
+		Voice: cfg.VoicePrompt, MaxTokensPerPost: cfg.OpenAIMaxTokens,
+		ReplyInterval: cfg.ReplyInterval, RepliesPerHour: cfg.RepliesPerHour, RepliesPerDay: cfg.RepliesPerDay,
+		ReplyQueries:   cfg.ReplyQueries,
+		AnalyticsDelay: cfg.AnalyticsDelay, AnalyticsFollowups: cfg.AnalyticsFollowups,
+		LearnMinOutcomes: cfg.LearnMinOutcomes, LearnPeriod: cfg.LearnPeriod, LearnDiscount: cfg.LearnDiscount,
+		PostingSnooze: cfg.PostingSnooze, PostMaxAttempts: cfg.PostMaxAttempts, SweepInterval: cfg.SweepInterval,
+		XCallTimeout: cfg.XCallTimeout, XReconcileGrace: cfg.XReconcileGrace, XCircuitCooldown: cfg.XCircuitCooldown,
+	}
+}
+
+// newXClient returns the X client: X at X_API_BASE_URL for backend x, else the built-in simulator served
+// in-process on a loopback port (its state is in Postgres, shared by every replica).
+func newXClient(ctx context.Context, m *Main, e *env, st *store.Store) (*xapi.Client, error) {
+	cfg := e.cfg
+	if backend(cfg) == "x" {
+		xc, err := xapi.New(xapi.Config{
+			BaseURL: cfg.XAPIBaseURL, CallTimeout: cfg.XCallTimeout, Bearer: cfg.XBearerToken,
+			Creds: xapi.OAuth1Creds{ConsumerKey: cfg.XAPIKey, ConsumerSecret: cfg.XAPISecret, AccessToken: cfg.XAccessToken, AccessSecret: cfg.XAccessTokenSecret},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("x client: %w", err)
+		}
+		return xc, nil
+	}
+	sim, err := newSimulator(ctx, e, st, xsim.Config{})
+	if err != nil {
+		return nil, err
+	}
+	ln, err := listen("127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	simCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := sim.Serve(simCtx, ln); err != nil {
+			e.log.Warn("built-in simulator stopped", zap.Error(err))
+		}
+	}()
+	// The simulator outlives River's soft stop, so in-flight posts can finish against it.
+	m.onClose(func() { cancel(); <-done })
+	xc, err := xapi.New(xapi.Config{
+		BaseURL: "http://" + ln.Addr().String(), CallTimeout: cfg.XCallTimeout,
+		Creds: xapi.OAuth1Creds{ConsumerKey: xsim.DefaultConsumerKey, ConsumerSecret: xsim.DefaultConsumerSecret,
+			AccessToken: xsim.DefaultAccessToken, AccessSecret: xsim.DefaultAccessTokenSecret},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("simulator client: %w", err)
+	}
+	return xc, nil
+}
+
+// newSimulator builds a simulator over the database whose audience model finds a post's arms by its text.
+func newSimulator(ctx context.Context, e *env, st *store.Store, cfg xsim.Config) (*xsim.Server, error) {
+	features := xsim.FeatureFunc(func(ctx context.Context, text string) (xsim.Features, bool, error) {
+		topic, format, hook, hour, ok, err := st.DecisionFeatures(ctx, st.Pool, text)
+		return xsim.Features{Topic: topic, Format: format, Hook: hook, Hour: hour}, ok, err
+	})
+	cfg.Features, cfg.Logger = features, e.log.Named("xsim")
+	sim, err := xsim.NewServer(ctx, cfg, store.NewXSim(st.Pool))
+	if err != nil {
+		return nil, fmt.Errorf("simulator: %w", err)
+	}
+	return sim, nil
+}
+
+// resolveAccount makes sure the default account knows its X identity (GET /2/users/me once).
+func resolveAccount(ctx context.Context, e *env, st *store.Store, xc *xapi.Client) (*store.Account, error) {
+	acct, err := st.UpsertDefaultAccount(ctx, st.Pool, e.cfg.XUserID, e.cfg.XHandle)
+	if err != nil {
+		return nil, err
+	}
+	if acct.XUserID != "" {
+		return acct, nil
+	}
+	callCtx, cancel := context.WithTimeout(ctx, e.cfg.XCallTimeout)
+	defer cancel()
+	me, err := xc.Me(callCtx)
+	if err != nil {
+		return nil, fmt.Errorf("resolve the account with GET /2/users/me: %w", err)
+	}
+	if err := st.SetAccountXUser(ctx, st.Pool, acct.ID, me.ID, me.Username); err != nil {
+		return nil, err
+	}
+	acct.XUserID, acct.Handle = me.ID, me.Username
+	e.log.Info("account resolved", zap.String("x_user_id", me.ID), zap.String("handle", me.Username))
+	return acct, nil
+}

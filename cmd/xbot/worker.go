@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.uber.org/zap"
+
+	"github.com/xbot/xbot/internal/xsim"
+	"github.com/xbot/xbot/store"
+)
+
+func cmdWorker() *command {
+	return &command{
+		summary: "run the River workers (plan, reply, post, collect_analytics, learn, sweeps) until SIGTERM; a second signal stops hard",
+		run: func(ctx context.Context, m *Main, e *env, _ any, _ []string) error {
+			pool, err := e.db(ctx, m)
+			if err != nil {
+				return err
+			}
+			return runWorker(ctx, m, e, pool, func() { m.markReady("") })
+		},
+	}
+}
+
+// runWorker runs the fleet until ctx ends, then stops River softly (or hard on the second signal).
+func runWorker(ctx context.Context, m *Main, e *env, pool *pgxpool.Pool, started func()) error {
+	f, err := startFleet(ctx, m, e, pool)
+	if err != nil {
+		return err
+	}
+	if started != nil {
+		started()
+	}
+	<-ctx.Done()
+	e.log.Info("worker stopping: letting in-flight jobs finish")
+	stopRiver(m.HardStop, e.log, f.river)
+	e.log.Info("worker stopped")
+	return nil
+}
+
+type simOpts struct{ addr string }
+
+func cmdSim() *command {
+	return &command{
+		summary: "serve the X simulator standalone (state in the database; X_API_KEY etc. are the credentials it verifies)",
+		usage:   "--addr :PORT",
+		flags: func(fs *flag.FlagSet) any {
+			o := &simOpts{}
+			fs.StringVar(&o.addr, "addr", "127.0.0.1:8090", "listen address")
+			return o
+		},
+		run: func(ctx context.Context, m *Main, e *env, opts any, _ []string) error {
+			pool, err := e.db(ctx, m)
+			if err != nil {
+				return err
+			}
+			st := store.New(pool)
+			cfg := e.cfg
+			sim, err := newSimulator(ctx, e, st, xsim.Config{
+				ConsumerKey: cfg.XAPIKey, ConsumerSecret: cfg.XAPISecret, AccessToken: cfg.XAccessToken,
+				AccessTokenSecret: cfg.XAccessTokenSecret, BearerToken: cfg.XBearerToken,
+			})
+			if err != nil {
+				return err
+			}
+			addr := opts.(*simOpts).addr
+			ln, err := listen(addr)
+			if err != nil {
+				return err
+			}
+			e.log.Info("simulator serving", zap.String("addr", ln.Addr().String()), zap.String("user", sim.Username()))
+			m.markReady(ln.Addr().String())
+			if err := sim.Serve(ctx, ln); err != nil {
+				return fmt.Errorf("simulator: %w", err)
+			}
+			return nil
+		},
+	}
+}
