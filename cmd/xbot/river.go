@@ -22,10 +22,12 @@ import (
 
 // River timings (README "Reliability" explains them).
 const (
-	// jobTimeout bounds any job; the post worker sets its own (X_CALL_TIMEOUT + 30 s).
-	jobTimeout = 2 * time.Minute
-	// rescueAfter must exceed every job's timeout, or the rescuer would retry jobs still running.
-	rescueAfter = 3 * time.Minute
+	// jobTimeout bounds any job; the post worker sets its own (X_CALL_TIMEOUT + 30 s, under a minute with
+	// the default 20 s).
+	jobTimeout = time.Minute
+	// rescueAfter must exceed every job's timeout, or the rescuer would retry jobs still running; beyond
+	// that it is how long a killed worker's jobs wait (the rescuer runs every 30 s on the leader).
+	rescueAfter = jobTimeout + 15*time.Second
 	// softStop is how long SIGTERM waits for in-flight jobs (an X call is at most X_CALL_TIMEOUT).
 	softStop = 45 * time.Second
 )
