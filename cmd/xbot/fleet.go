@@ -68,7 +68,7 @@ func startFleet(ctx context.Context, m *Main, e *env, pool *pgxpool.Pool) (*flee
 	if err := workers.Register(ws, deps); err != nil {
 		return nil, err
 	}
-	rcfg := riverConfig(e.log, ws, workers.PeriodicJobs(deps.Config, acct.ID, time.Now))
+	rcfg := riverConfig(e.log, ws, workers.PeriodicJobs(deps.Config, acct.ID, time.Now), cfg.XCallTimeout)
 	rc, err := startRiver(ctx, e.log, pool, rcfg)
 	if err != nil {
 		return nil, err

@@ -25,9 +25,10 @@ const (
 	// jobTimeout bounds any job; the post worker sets its own (X_CALL_TIMEOUT + 30 s, under a minute with
 	// the default 20 s).
 	jobTimeout = time.Minute
-	// rescueAfter must exceed every job's timeout, or the rescuer would retry jobs still running; beyond
-	// that it is how long a killed worker's jobs wait (the rescuer runs every 30 s on the leader).
-	rescueAfter = jobTimeout + 15*time.Second
+	// rescueMargin: RescueStuckJobsAfter is the longest job timeout plus this, or the rescuer would retry
+	// jobs still running; beyond that it is how long a killed worker's jobs wait (the rescuer runs every
+	// 30 s on the leader).
+	rescueMargin = 15 * time.Second
 	// softStop is how long SIGTERM waits for in-flight jobs (an X call is at most X_CALL_TIMEOUT).
 	softStop = 45 * time.Second
 )
@@ -53,7 +54,7 @@ func (h *errorHandler) HandlePanic(ctx context.Context, job *rivertype.JobRow, p
 }
 
 // riverConfig is the fleet's River configuration.
-func riverConfig(log *zap.Logger, ws *river.Workers, periodic []*river.PeriodicJob) *river.Config {
+func riverConfig(log *zap.Logger, ws *river.Workers, periodic []*river.PeriodicJob, xCallTimeout time.Duration) *river.Config {
 	return &river.Config{
 		Queues: map[string]river.QueueConfig{
 			jobs.QueueDefault: {MaxWorkers: 10},
@@ -63,7 +64,7 @@ func riverConfig(log *zap.Logger, ws *river.Workers, periodic []*river.PeriodicJ
 		PeriodicJobs:         periodic,
 		ErrorHandler:         &errorHandler{log: log},
 		JobTimeout:           jobTimeout,
-		RescueStuckJobsAfter: rescueAfter,
+		RescueStuckJobsAfter: max(jobTimeout, xCallTimeout+30*time.Second) + rescueMargin,
 		SoftStopTimeout:      softStop,
 		FetchPollInterval:    200 * time.Millisecond,
 		Logger:               slog.New(zapslog.NewHandler(log.Named("river").WithOptions(zap.IncreaseLevel(zap.WarnLevel)).Core())),
