@@ -22,6 +22,11 @@ test:
 bench:
 	@url=$(DB_URL) && DATABASE_URL="$$url" $(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
 
+# The full fault suite (issue: fleet reliability): real binaries, 3 worker replicas, kills, simulator faults,
+# a PostgreSQL restart on a throwaway cluster. A reduced version runs inside `make test`.
+chaos: build
+	@url=$(DB_URL) && DATABASE_URL="$$url" $(GO) test -count=1 -timeout 60m -run 'TestChaos' ./internal/chaos -v -chaos.full
+
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
