@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
@@ -41,7 +42,10 @@ func runWorker(ctx context.Context, m *Main, e *env, pool *pgxpool.Pool, started
 	return nil
 }
 
-type simOpts struct{ addr string }
+type simOpts struct {
+	addr  string
+	scale float64
+}
 
 func cmdSim() *command {
 	return &command{
@@ -50,6 +54,7 @@ func cmdSim() *command {
 		flags: func(fs *flag.FlagSet) any {
 			o := &simOpts{}
 			fs.StringVar(&o.addr, "addr", "127.0.0.1:8090", "listen address")
+			fs.Float64Var(&o.scale, "time-scale", 1, "simulated seconds per wall second (3600: an hour of audience growth per second)")
 			return o
 		},
 		run: func(ctx context.Context, m *Main, e *env, opts any, _ []string) error {
@@ -59,15 +64,22 @@ func cmdSim() *command {
 			}
 			st := store.New(pool)
 			cfg := e.cfg
-			sim, err := newSimulator(ctx, e, st, xsim.Config{
+			o := opts.(*simOpts)
+			if o.scale <= 0 {
+				return &ExitError{Code: 2, Msg: fmt.Sprintf("xbot sim: --time-scale=%g: a positive number", o.scale)}
+			}
+			simCfg := xsim.Config{
 				ConsumerKey: cfg.XAPIKey, ConsumerSecret: cfg.XAPISecret, AccessToken: cfg.XAccessToken,
 				AccessTokenSecret: cfg.XAccessTokenSecret, BearerToken: cfg.XBearerToken,
-			})
+			}
+			if o.scale != 1 {
+				simCfg.Clock = xsim.ScaledClock{Origin: time.Now(), Factor: o.scale}
+			}
+			sim, err := newSimulator(ctx, e, st, simCfg)
 			if err != nil {
 				return err
 			}
-			addr := opts.(*simOpts).addr
-			ln, err := listen(addr)
+			ln, err := listen(o.addr)
 			if err != nil {
 				return err
 			}
