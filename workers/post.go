@@ -156,7 +156,9 @@ func (w *PostWorker) send(ctx context.Context, log *zap.Logger, d *store.Decisio
 		}
 		return w.openCircuit(ctx, log, d.AccountID, err)
 	case errors.Is(err, xapi.ErrDuplicate):
-		found, err := w.findOnTimeline(ctx, d, acct)
+		// The post X already has may come from any earlier attempt, not only this one: look from the
+		// decision's creation (no post of it can be older).
+		found, err := w.findOnTimeline(ctx, d, acct, d.CreatedAt)
 		if err != nil {
 			return err
 		}
@@ -211,7 +213,7 @@ func (w *PostWorker) reconcile(ctx context.Context, log *zap.Logger, d *store.De
 	if at := w.reconcileAt(d); now.Before(at) {
 		return river.JobSnooze(at.Sub(now))
 	}
-	found, err := w.findOnTimeline(ctx, d, acct)
+	found, err := w.findOnTimeline(ctx, d, acct, w.startedAt(d))
 	if err != nil {
 		return err
 	}
@@ -231,6 +233,14 @@ func (w *PostWorker) reconcile(ctx context.Context, log *zap.Logger, d *store.De
 	if wait := d.ReconcileCheckedAt.Add(cfg.XReconcileGrace).Sub(now); wait > 0 {
 		return river.JobSnooze(wait)
 	}
+	if cfg.PostingDisabled {
+		// The earlier call did not post, and the kill switch is on: back to the queue, never sent now.
+		if err := w.finish(ctx, log, d, d.PostingAttempt, store.StatusQueued, ""); err != nil {
+			return err
+		}
+		logPostingDisabled(log, d.DecisionID)
+		return river.JobSnooze(cfg.PostingSnooze)
+	}
 	log.Warn("post: reconciled: not on timeline after two reads; sending again")
 	attempt, err := st.ClaimPosting(ctx, st.Pool, d.DecisionID, cfg.Backend, d.PostingAttempt)
 	if errors.Is(err, store.ErrNotFound) {
@@ -245,15 +255,19 @@ func (w *PostWorker) reconcile(ctx context.Context, log *zap.Logger, d *store.De
 	return w.send(ctx, log, d, acct)
 }
 
-// findOnTimeline looks for a post with the decision's normalised text on our timeline since the attempt
-// started (less a minute for clock skew).
-func (w *PostWorker) findOnTimeline(ctx context.Context, d *store.Decision, acct *store.Account) (*xapi.Post, error) {
+// startedAt is when the row's current attempt started (its creation when none has).
+func (w *PostWorker) startedAt(d *store.Decision) time.Time {
+	if d.PostingStartedAt != nil {
+		return *d.PostingStartedAt
+	}
+	return d.CreatedAt
+}
+
+// findOnTimeline looks for a post with the decision's normalised text on our timeline since since (less a
+// minute for clock skew).
+func (w *PostWorker) findOnTimeline(ctx context.Context, d *store.Decision, acct *store.Account, since time.Time) (*xapi.Post, error) {
 	if acct.XUserID == "" {
 		return nil, fmt.Errorf("reconcile decision %s: account %d has no X user id yet", d.DecisionID, acct.ID)
-	}
-	since := d.CreatedAt
-	if d.PostingStartedAt != nil {
-		since = *d.PostingStartedAt
 	}
 	callCtx, cancel := context.WithTimeout(ctx, w.d.Config.XCallTimeout)
 	defer cancel()
