@@ -27,6 +27,13 @@ type Options struct {
 	Default *Response
 	// Now is the clock for "created"; default time.Now.
 	Now func() time.Time
+	// Varied makes the default answer differ per request: every string is a distinct sentence
+	// (VariedText) and every array holds as many items as the prompt asks for ("exactly N item(s)"),
+	// so a stream of answers passes a uniqueness gate.
+	Varied bool
+	// MaxUsage makes default answers report completion tokens equal to the request's maximum, so each
+	// call costs what the client reserved for it.
+	MaxUsage bool
 }
 
 // APIError is OpenAI's error object. Empty Code or Param are sent as null.
@@ -277,7 +284,12 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request) {
 	}
 	h.mu.Unlock()
 	if resp.Content == "" && resp.JSON == nil && resp.Refusal == "" && resp.Error == nil && resp.RawBody == "" {
-		resp.JSON = defaultContent(req) // a script that only shapes usage or timing still gets a valid answer
+		resp.MaxUsage = resp.MaxUsage || h.opts.MaxUsage
+		if h.opts.Varied {
+			resp.JSON = variedContent(req, seq)
+		} else {
+			resp.JSON = defaultContent(req) // a script that only shapes usage or timing still gets a valid answer
+		}
 		if resp.JSON == nil {
 			resp.Content = "llmtest sample text"
 		}

@@ -179,3 +179,31 @@ func TestListenAndServeWithControlEndpoints(t *testing.T) {
 	cancel()
 	require.NoError(t, <-done)
 }
+
+func TestFakeVariedAnswersDifferAndFitTheSchema(t *testing.T) {
+	t.Parallel()
+	s := llmtest.NewServer(t, llmtest.Options{Varied: true, MaxUsage: true})
+	body := `{"model":"m","max_completion_tokens":900,"messages":[{"role":"user","content":"Write posts. Return JSON with exactly 3 item(s)."}],
+		"response_format":{"type":"json_schema","json_schema":{"name":"x","strict":true,"schema":{"type":"object",
+		"properties":{"posts":{"type":"array","items":{"type":"object","properties":{"text":{"type":"string"}},"required":["text"],"additionalProperties":false}}},
+		"required":["posts"],"additionalProperties":false}}}}`
+	seen := map[string]bool{}
+	for range 2 {
+		status, resp, _ := post(t, s.URL, "", body)
+		require.Equal(t, 200, status)
+		require.EqualValues(t, 900, resp["usage"].(map[string]any)["completion_tokens"])
+		content := resp["choices"].([]any)[0].(map[string]any)["message"].(map[string]any)["content"].(string)
+		var out struct {
+			Posts []struct {
+				Text string `json:"text"`
+			} `json:"posts"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(content), &out))
+		require.Len(t, out.Posts, 3)
+		for _, p := range out.Posts {
+			require.NotContains(t, seen, p.Text)
+			require.Greater(t, len(p.Text), 60)
+			seen[p.Text] = true
+		}
+	}
+}

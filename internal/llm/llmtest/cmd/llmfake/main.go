@@ -3,8 +3,9 @@
 //	llmfake -addr 127.0.0.1:0 -api-key sk-test -mode ok
 //
 // It prints "llmfake listening on http://HOST:PORT/v1" once it accepts connections, and stops on
-// SIGINT or SIGTERM. -mode sets the answer when nothing is scripted: ok, insufficient_quota,
-// billing_hard_limit, rate_limited, server_error, slow, max_usage. Scripts arrive at
+// SIGINT or SIGTERM. -mode sets the answer when nothing is scripted: ok, varied (a different valid
+// answer each time, as many items as the prompt asks for), insufficient_quota, billing_hard_limit,
+// rate_limited, server_error, slow, max_usage. -max-usage makes default answers cost what was reserved. Scripts arrive at
 // POST /_llmfake/enqueue; counts at GET /_llmfake/stats.
 package main
 
@@ -35,18 +36,21 @@ func run(args []string) error {
 	addr := fs.String("addr", "127.0.0.1:8089", "listen address")
 	key := fs.String("api-key", "", "API key requests must carry (empty: any)")
 	models := fs.String("models", "", "comma-separated models that exist (empty: any)")
-	mode := fs.String("mode", "ok", "default answer: ok|insufficient_quota|billing_hard_limit|rate_limited|server_error|slow|max_usage")
+	mode := fs.String("mode", "ok", "default answer: ok|varied|insufficient_quota|billing_hard_limit|rate_limited|server_error|slow|max_usage")
+	maxUsage := fs.Bool("max-usage", false, "default answers report the request's maximum completion tokens")
 	delay := fs.Duration("delay", 5*time.Second, "delay of -mode slow")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	opts := llmtest.Options{APIKey: *key}
+	opts := llmtest.Options{APIKey: *key, MaxUsage: *maxUsage}
 	if *models != "" {
 		opts.Models = strings.Split(*models, ",")
 	}
 	var def llmtest.Response
 	switch *mode {
 	case "ok":
+	case "varied":
+		opts.Varied = true
 	case "insufficient_quota":
 		def = llmtest.InsufficientQuota()
 	case "billing_hard_limit":
@@ -60,9 +64,9 @@ func run(args []string) error {
 	case "max_usage":
 		def = llmtest.Response{MaxUsage: true}
 	default:
-		return fmt.Errorf("-mode %q: ok, insufficient_quota, billing_hard_limit, rate_limited, server_error, slow or max_usage", *mode)
+		return fmt.Errorf("-mode %q: ok, varied, insufficient_quota, billing_hard_limit, rate_limited, server_error, slow or max_usage", *mode)
 	}
-	if *mode != "ok" {
+	if *mode != "ok" && *mode != "varied" {
 		opts.Default = &def
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
