@@ -2,6 +2,7 @@ package workers
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -29,6 +30,7 @@ import (
 	"github.com/xbot/xbot/internal/llm/llmtest"
 	"github.com/xbot/xbot/internal/xapi"
 	"github.com/xbot/xbot/internal/xsim"
+	"github.com/xbot/xbot/jobs"
 	"github.com/xbot/xbot/store"
 )
 
@@ -331,3 +333,18 @@ func (b *testBundle) jobsOf(t *testing.T, kind string) []*rivertype.JobRow {
 }
 
 func sprintf(format string, a ...any) string { return fmt.Sprintf(format, a...) }
+
+// postJobFor is the one post job of a decision.
+func (b *testBundle) postJobFor(t *testing.T, decisionID string) *rivertype.JobRow {
+	t.Helper()
+	var found []*rivertype.JobRow
+	for _, j := range b.jobsOf(t, "post") {
+		var a jobs.PostArgs
+		require.NoError(t, json.Unmarshal(j.EncodedArgs, &a))
+		if a.DecisionID == decisionID {
+			found = append(found, j)
+		}
+	}
+	require.Len(t, found, 1, "post jobs of decision %s", decisionID)
+	return found[0]
+}

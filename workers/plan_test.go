@@ -1,0 +1,221 @@
+package workers
+
+import (
+	"context"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertest"
+	"github.com/stretchr/testify/require"
+
+	"github.com/xbot/xbot/internal/llm"
+	"github.com/xbot/xbot/internal/llm/llmtest"
+	"github.com/xbot/xbot/jobs"
+	"github.com/xbot/xbot/store"
+)
+
+// postsAnswer is the model's answer with these post texts.
+func postsAnswer(texts ...string) llmtest.Response {
+	posts := make([]map[string]string, len(texts))
+	for i, t := range texts {
+		posts[i] = map[string]string{"text": t}
+	}
+	return llmtest.JSON(map[string]any{"posts": posts})
+}
+
+// planned are the account's decisions ordered by scheduled_at.
+func (b *testBundle) planned(t *testing.T) []*store.Decision {
+	t.Helper()
+	rows, err := b.pool.Query(context.Background(), `SELECT decision_id::text FROM content_metadata ORDER BY scheduled_at, created_at`)
+	require.NoError(t, err)
+	var ids []string
+	for rows.Next() {
+		var id string
+		require.NoError(t, rows.Scan(&id))
+		ids = append(ids, id)
+	}
+	require.NoError(t, rows.Err())
+	out := make([]*store.Decision, len(ids))
+	for i, id := range ids {
+		out[i] = b.decision(t, id)
+	}
+	return out
+}
+
+func TestPlanQueuesRealLLMContent(t *testing.T) {
+	t.Parallel()
+	b := setup(t, testOpts{})
+	ctx := context.Background()
+	b.llm.Enqueue(postsAnswer(honestTexts[0], honestTexts[1], honestTexts[2]))
+
+	res, err := work(t, b, b.planWorker(), jobs.PlanArgs{AccountID: b.acct.ID}, nil)
+	require.NoError(t, err)
+	require.Equal(t, river.EventKindJobCompleted, res.EventKind)
+	require.Equal(t, 1, b.llm.Requests())
+	req := b.llm.Accepted()[0]
+	require.Contains(t, req.System(), b.deps.Config.Voice)
+
+	decs := b.planned(t)
+	require.Len(t, decs, 3)
+	var expected []rivertest.ExpectedJob
+	for _, d := range decs {
+		require.Equal(t, "single", d.DecisionType)
+		require.Equal(t, "real", d.GenerationSource)
+		require.Equal(t, store.StatusQueued, d.Status)
+		require.NotEmpty(t, d.LLMRequestID)
+		require.Equal(t, req.ClientRequestID, d.LLMRequestID)
+		require.Contains(t, b.deps.Config.Topics, d.Topic)
+		require.Contains(t, b.deps.Config.Formats, d.Format)
+		require.Contains(t, b.deps.Config.Hooks, d.Hook)
+		require.NotNil(t, d.HourBucket)
+		require.Len(t, d.ArmPropensities, 4)
+		for _, p := range d.ArmPropensities {
+			require.Greater(t, p, 0.0)
+			require.LessOrEqual(t, p, 1.0)
+		}
+		expected = append(expected, rivertest.ExpectedJob{Args: jobs.PostArgs{DecisionID: d.DecisionID},
+			Opts: &rivertest.RequireInsertedOpts{ScheduledAt: d.ScheduledAt, Queue: jobs.QueuePost, MaxAttempts: 4}})
+		b.requireLine(t, "[PLAN_JOB] ✅ Real LLM content queued decision_id="+d.DecisionID+" scheduled_at="+d.ScheduledAt.UTC().Format(time.RFC3339))
+	}
+	rivertest.RequireManyInserted(ctx, t, b.driver, expected)
+	texts := []string{decs[0].Content, decs[1].Content, decs[2].Content}
+	sort.Strings(texts)
+	want := []string{honestTexts[0], honestTexts[1], honestTexts[2]}
+	sort.Strings(want)
+	require.Equal(t, want, texts)
+	require.Equal(t, 12, b.count(t, `SELECT COALESCE(sum(pulls), 0)::int FROM bandit_arms`), "each queued post pulls four arms")
+}
+
+// Quota: the quota line, nothing queued, the job completes, and the circuit keeps the next plan from
+// calling at all: exactly one request reached OpenAI.
+func TestPlanInsufficientQuota(t *testing.T) {
+	t.Parallel()
+	b := setup(t, testOpts{cfg: func(c *Config) { c.Live = true }})
+	b.llm.Enqueue(llmtest.InsufficientQuota())
+
+	for range 2 {
+		res, err := work(t, b, b.planWorker(), jobs.PlanArgs{AccountID: b.acct.ID}, nil)
+		require.NoError(t, err)
+		require.Equal(t, river.EventKindJobCompleted, res.EventKind)
+	}
+	require.Equal(t, 1, b.llm.Requests())
+	require.Zero(t, b.count(t, `SELECT count(*) FROM content_metadata`))
+	require.Empty(t, b.jobsOf(t, "post"))
+	require.Len(t, b.linesWithPrefix("[PLAN_JOB] OpenAI insufficient_quota → not queueing"), 2)
+	b.requireLine(t, "[PLAN_JOB] OpenAI insufficient_quota → not queueing")
+}
+
+func TestPlanBudgetExhausted(t *testing.T) {
+	t.Parallel()
+	b := setup(t, testOpts{llmCfg: func(c *llm.Config) { c.DailyCapUSD = 0.0001 }})
+
+	res, err := work(t, b, b.planWorker(), jobs.PlanArgs{AccountID: b.acct.ID}, nil)
+	require.NoError(t, err)
+	require.Equal(t, river.EventKindJobCompleted, res.EventKind)
+	require.Zero(t, b.llm.Requests())
+	require.Zero(t, b.count(t, `SELECT count(*) FROM content_metadata`))
+	b.requireLine(t, "[PLAN_JOB] ⚠️ OpenAI budget exhausted → not queueing spent=0.0000 cap=0.0001")
+}
+
+func TestPlanShadowWithoutLLMIsSynthetic(t *testing.T) {
+	t.Parallel()
+	b := setup(t, testOpts{noLLM: true})
+
+	res, err := work(t, b, b.planWorker(), jobs.PlanArgs{AccountID: b.acct.ID}, nil)
+	require.NoError(t, err)
+	require.Equal(t, river.EventKindJobCompleted, res.EventKind)
+	decs := b.planned(t)
+	require.NotEmpty(t, decs)
+	queued := 0
+	for _, d := range decs {
+		require.Equal(t, "synthetic", d.GenerationSource)
+		require.Empty(t, d.LLMRequestID)
+		if d.Status == store.StatusQueued {
+			queued++
+			b.requireLine(t, "[PLAN_JOB] ✅ Synthetic content queued decision_id="+d.DecisionID+" scheduled_at="+d.ScheduledAt.UTC().Format(time.RFC3339))
+			require.NotNil(t, b.postJobFor(t, d.DecisionID))
+		}
+	}
+	require.Positive(t, queued)
+}
+
+func TestPlanLiveNeverSynthetic(t *testing.T) {
+	t.Parallel()
+	b := setup(t, testOpts{noLLM: true, cfg: func(c *Config) { c.Live = true }})
+
+	res, err := work(t, b, b.planWorker(), jobs.PlanArgs{AccountID: b.acct.ID}, nil)
+	require.NoError(t, err)
+	require.Equal(t, river.EventKindJobCompleted, res.EventKind)
+	require.Zero(t, b.count(t, `SELECT count(*) FROM content_metadata`))
+	require.Empty(t, b.linesWithPrefix("[PLAN_JOB] ✅ Synthetic"))
+
+	// An LLM that fails in live mode does not fall back either.
+	b2 := setup(t, testOpts{cfg: func(c *Config) { c.Live = true }})
+	b2.llm.Enqueue(llmtest.ServerError(500))
+	res, err = work(t, b2, b2.planWorker(), jobs.PlanArgs{AccountID: b2.acct.ID}, nil)
+	require.NoError(t, err)
+	require.Equal(t, river.EventKindJobSnoozed, res.EventKind, "a retryable LLM error waits for the LLM")
+	require.Zero(t, b2.count(t, `SELECT count(*) FROM content_metadata WHERE generation_source = 'synthetic'`))
+}
+
+func TestPlanGateBlocks(t *testing.T) {
+	t.Parallel()
+	b := setup(t, testOpts{cfg: func(c *Config) { c.PostsPerPlan = 2 }})
+	bad := "Huge news for every builder out there, grab the full guide right now at https://totally-legit.example/guide today."
+	b.llm.Enqueue(postsAnswer(honestTexts[0], bad))
+
+	_, err := work(t, b, b.planWorker(), jobs.PlanArgs{AccountID: b.acct.ID}, nil)
+	require.NoError(t, err)
+	decs := b.planned(t)
+	require.Len(t, decs, 2)
+	var skipped, queued *store.Decision
+	for _, d := range decs {
+		if d.Content == bad {
+			skipped = d
+		} else {
+			queued = d
+		}
+	}
+	require.Equal(t, store.StatusSkipped, skipped.Status)
+	require.True(t, strings.HasPrefix(skipped.SkipReason, "safety: link not supplied by the prompt"), skipped.SkipReason)
+	b.requireLine(t, "[GATE_CHAIN] ⛔ blocked gate=safety decision_id="+skipped.DecisionID+" reason=link not supplied by the prompt: https://totally-legit.example/guide")
+	require.Equal(t, store.StatusQueued, queued.Status)
+	posts := b.jobsOf(t, "post")
+	require.Len(t, posts, 1)
+	require.Contains(t, string(posts[0].EncodedArgs), queued.DecisionID)
+}
+
+func TestPlanPacingSpacing(t *testing.T) {
+	t.Parallel()
+	b := setup(t, testOpts{cfg: func(c *Config) { c.MinPostSpacing = 20 * time.Minute; c.MaxPostsPerDay = 100 }})
+	b.llm.Enqueue(postsAnswer(honestTexts[0], honestTexts[1], honestTexts[2]))
+	existing := b.queueDecision(t, honestTexts[3], nil)
+
+	_, err := work(t, b, b.planWorker(), jobs.PlanArgs{AccountID: b.acct.ID}, nil)
+	require.NoError(t, err)
+	decs := b.planned(t)
+	require.Len(t, decs, 4)
+	require.Equal(t, existing.DecisionID, decs[0].DecisionID)
+	for i := 1; i < len(decs); i++ {
+		require.Equal(t, store.StatusQueued, decs[i].Status)
+		require.GreaterOrEqual(t, decs[i].ScheduledAt.Sub(decs[i-1].ScheduledAt), 20*time.Minute)
+		require.Equal(t, decs[i].ScheduledAt.UTC(), b.postJobFor(t, decs[i].DecisionID).ScheduledAt.UTC())
+	}
+}
+
+func TestPlanPacingDailyCap(t *testing.T) {
+	t.Parallel()
+	b := setup(t, testOpts{cfg: func(c *Config) { c.MaxPostsPerDay = 2 }})
+	b.llm.Enqueue(postsAnswer(honestTexts[0], honestTexts[1], honestTexts[2]))
+	b.queueDecision(t, honestTexts[3], nil)
+
+	_, err := work(t, b, b.planWorker(), jobs.PlanArgs{AccountID: b.acct.ID}, nil)
+	require.NoError(t, err)
+	require.Equal(t, 2, b.count(t, `SELECT count(*) FROM content_metadata WHERE status = 'queued'`))
+	require.Equal(t, 2, b.count(t, `SELECT count(*) FROM content_metadata WHERE status = 'skipped' AND skip_reason = 'daily_cap'`))
+	require.Len(t, b.jobsOf(t, "post"), 1)
+	require.Empty(t, b.linesWithPrefix("[GATE_CHAIN]"), "the daily cap is pacing, not a gate")
+}
