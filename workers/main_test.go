@@ -348,3 +348,17 @@ func (b *testBundle) postJobFor(t *testing.T, decisionID string) *rivertype.JobR
 	require.Len(t, found, 1, "post jobs of decision %s", decisionID)
 	return found[0]
 }
+
+// jobsOfDecision are the jobs of any kind whose args name the decision.
+func (b *testBundle) jobsOfDecision(t *testing.T, decisionID string) []*rivertype.JobRow {
+	t.Helper()
+	res, err := b.insertClient(t).JobList(context.Background(), river.NewJobListParams().First(1000))
+	require.NoError(t, err)
+	var out []*rivertype.JobRow
+	for _, j := range res.Jobs {
+		if strings.Contains(string(j.EncodedArgs), decisionID) {
+			out = append(out, j)
+		}
+	}
+	return out
+}
