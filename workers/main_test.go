@@ -362,3 +362,32 @@ func (b *testBundle) jobsOfDecision(t *testing.T, decisionID string) []*rivertyp
 	}
 	return out
 }
+
+// jobsWithArgs are the jobs of args' kind whose encoded args equal args.
+func (b *testBundle) jobsWithArgs(t *testing.T, args river.JobArgs) []*rivertype.JobRow {
+	t.Helper()
+	want, err := json.Marshal(args)
+	require.NoError(t, err)
+	var out []*rivertype.JobRow
+	for _, j := range b.jobsOf(t, args.Kind()) {
+		if string(j.EncodedArgs) == string(want) {
+			out = append(out, j)
+			continue
+		}
+		var a, w map[string]any
+		require.NoError(t, json.Unmarshal(j.EncodedArgs, &a))
+		require.NoError(t, json.Unmarshal(want, &w))
+		if sprintf("%v", a) == sprintf("%v", w) {
+			out = append(out, j)
+		}
+	}
+	return out
+}
+
+// requireOneJob asserts exactly one job with these args exists and returns it.
+func (b *testBundle) requireOneJob(t *testing.T, args river.JobArgs) *rivertype.JobRow {
+	t.Helper()
+	found := b.jobsWithArgs(t, args)
+	require.Len(t, found, 1, "jobs %s %+v", args.Kind(), args)
+	return found[0]
+}
