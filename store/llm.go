@@ -27,54 +27,100 @@ func (s *Store) LLMLedger() *LLMLedger { return &LLMLedger{Pool: s.Pool} }
 // usd renders an amount for a numeric(14,8) parameter, so what is reserved is exactly what is released.
 func usd(x float64) string { return strconv.FormatFloat(x, 'f', 8, 64) }
 
-// reserveSQL adds $2 to the day's reservations when spent + reserved + $2 <= $3 (inserting the day's row
-// when it is the first call of the day), and, only then, to the purpose's row. A refusal returns the
-// day's figures with ok = false.
+// The ledger's lock order, kept by every statement below: the day's llm_budget_days row (FOR UPDATE,
+// first), then its llm_reservations rows, then its llm_budget_purposes rows. Taking the day's row
+// first is what lets a late Settle and a reclaim of the same reservation run concurrently without a
+// deadlock: one of them deletes the reservation row, the other finds it gone and does nothing.
+
+// reserveSQL, in one statement: locks the day's row; reclaims the day's reservations expired by $5
+// (moved from reserved to spent at their amount, with an api_usage row each; this leaves spent +
+// reserved unchanged, so it cannot change the decision); then, when spent + reserved + $2 <= $3, adds
+// $2 to the day's and the purpose's reservations and writes the reservation row. It returns no row
+// when the day has no ledger row yet (the caller creates it and runs it again).
 const reserveSQL = `
-WITH d AS (
-	INSERT INTO llm_budget_days AS b (day, reserved_usd, updated_at)
-	SELECT $1::date, $2::numeric, now() WHERE $2::numeric <= $3::numeric
-	ON CONFLICT (day) DO UPDATE SET reserved_usd = b.reserved_usd + EXCLUDED.reserved_usd, updated_at = EXCLUDED.updated_at
-		WHERE b.spent_usd + b.reserved_usd + EXCLUDED.reserved_usd <= $3::numeric
-	RETURNING b.spent_usd, b.reserved_usd
+WITH cur AS MATERIALIZED (
+	SELECT spent_usd, reserved_usd, spent_usd + reserved_usd + $2::numeric <= $3::numeric AS fits
+	FROM llm_budget_days WHERE day = $1::date FOR UPDATE
+), x AS (
+	DELETE FROM llm_reservations WHERE expires_at <= $5 AND day = $1::date AND EXISTS (SELECT 1 FROM cur)
+	RETURNING purpose, amount_usd, request_id, model
+), xs AS (
+	SELECT COALESCE(sum(amount_usd), 0) AS amount, count(*) AS n FROM x
+), d AS (
+	UPDATE llm_budget_days b SET
+		reserved_usd = b.reserved_usd - xs.amount + CASE WHEN cur.fits THEN $2::numeric ELSE 0 END,
+		spent_usd = b.spent_usd + xs.amount, updated_at = now()
+	FROM cur, xs WHERE b.day = $1::date AND (cur.fits OR xs.n > 0)
+	RETURNING b.spent_usd, b.reserved_usd, cur.fits
+), r AS (
+	INSERT INTO llm_reservations (day, purpose, amount_usd, request_id, model, expires_at, created_at)
+	SELECT $1::date, $4, $2::numeric, $6, $7, $8, $5 FROM d WHERE d.fits
+	RETURNING id
+), pd AS (
+	SELECT purpose, sum(reclaimed) AS reclaimed, sum(added) AS added FROM (
+		SELECT purpose, amount_usd AS reclaimed, 0::numeric AS added FROM x
+		UNION ALL
+		SELECT $4, 0::numeric, $2::numeric FROM d WHERE d.fits
+	) AS deltas GROUP BY purpose
 ), p AS (
-	INSERT INTO llm_budget_purposes AS q (day, purpose, reserved_usd)
-	SELECT $1::date, $4, $2::numeric FROM d
-	ON CONFLICT (day, purpose) DO UPDATE SET reserved_usd = q.reserved_usd + EXCLUDED.reserved_usd
-	RETURNING q.spent_usd, q.reserved_usd
+	INSERT INTO llm_budget_purposes AS q (day, purpose, spent_usd, reserved_usd)
+	SELECT $1::date, purpose, reclaimed, added FROM pd
+	ON CONFLICT (day, purpose) DO UPDATE SET spent_usd = q.spent_usd + EXCLUDED.spent_usd,
+		reserved_usd = q.reserved_usd - EXCLUDED.spent_usd + EXCLUDED.reserved_usd
+	RETURNING q.purpose, q.spent_usd, q.reserved_usd
+), u AS (
+	INSERT INTO api_usage (request_id, purpose, model, prompt_tokens, completion_tokens, cost_usd, status, error_code, budget_day, created_at)
+	SELECT request_id, purpose, model, 0, 0, amount_usd, 'failed', '` + llm.ReasonReservationExpired + `', $1::date, $5 FROM x
 )
-SELECT true, d.spent_usd, d.reserved_usd, p.spent_usd, p.reserved_usd FROM d, p
-UNION ALL
-SELECT false, b.spent_usd, b.reserved_usd, 0, 0 FROM llm_budget_days b
-	WHERE b.day = $1::date AND NOT EXISTS (SELECT 1 FROM d)`
+SELECT cur.fits, COALESCE(d.spent_usd, cur.spent_usd)::float8, COALESCE(d.reserved_usd, cur.reserved_usd)::float8,
+	COALESCE(p.spent_usd, 0)::float8, COALESCE(p.reserved_usd, 0)::float8, COALESCE(r.id, 0), xs.n
+FROM cur CROSS JOIN xs LEFT JOIN d ON true LEFT JOIN r ON true LEFT JOIN p ON cur.fits AND p.purpose = $4`
+
+// insertDaySQL creates the day's ledger row for the day's first reservation.
+const insertDaySQL = `INSERT INTO llm_budget_days (day) VALUES ($1::date) ON CONFLICT (day) DO NOTHING`
 
 var errPurposeOverCap = errors.New("purpose over cap")
 
-// Reserve implements llm.Ledger. Without a purpose cap it is one statement; with one, the same statement
-// runs in a transaction that is rolled back when the purpose's row (locked by then) ends up over its cap.
+// Reserve implements llm.Ledger. Without a purpose cap it is one statement (two on the day's first
+// call, which creates the day's row); with one, the same statement runs in a transaction that is
+// rolled back when the purpose's row (locked by then) ends up over its cap.
 func (l *LLMLedger) Reserve(ctx context.Context, r llm.Reservation) (llm.Reserved, error) {
+	if r.At.IsZero() || r.ExpiresAt.IsZero() || r.RequestID == "" {
+		return llm.Reserved{}, fmt.Errorf("reserve for %s: time, expiry and request id are required", r.Purpose)
+	}
 	var out llm.Reserved
 	run := func(db DBTX) error {
-		var pSpent, pReserved float64
-		err := db.QueryRow(ctx, reserveSQL, r.Day, usd(r.Amount), usd(r.DayCap), r.Purpose).
-			Scan(&out.OK, &out.Spent, &out.Reserved, &pSpent, &pReserved)
-		if errors.Is(err, pgx.ErrNoRows) {
-			out = llm.Reserved{OK: false} // no row for the day yet and the amount alone exceeds the cap
-			err = nil
-		}
-		if err != nil {
-			return err
-		}
-		out.Cap = r.DayCap
-		if !out.OK {
-			out.Scope = "day"
+		for created := false; ; created = true {
+			var pSpent, pReserved float64
+			var reclaimed int64
+			err := db.QueryRow(ctx, reserveSQL, r.Day, usd(r.Amount), usd(r.DayCap), r.Purpose, r.At, r.RequestID, r.Model, r.ExpiresAt).
+				Scan(&out.OK, &out.Spent, &out.Reserved, &pSpent, &pReserved, &out.ID, &reclaimed)
+			if errors.Is(err, pgx.ErrNoRows) {
+				// No row for the day yet: refused outright when the amount alone exceeds the cap
+				// (nothing written), otherwise create the row and run the statement again.
+				if created || r.Amount > r.DayCap {
+					out = llm.Reserved{OK: false, Scope: "day", Cap: r.DayCap}
+					return nil
+				}
+				if _, err := db.Exec(ctx, insertDaySQL, r.Day); err != nil {
+					return fmt.Errorf("create the day's ledger row: %w", err)
+				}
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			out.Cap, out.Reclaimed = r.DayCap, int(reclaimed)
+			if !out.OK {
+				out.Scope, out.ID = "day", 0
+				return nil
+			}
+			if r.HasPurposeCap && pSpent+pReserved > r.PurposeCap+1e-9 {
+				out = llm.Reserved{Scope: "purpose", Spent: pSpent, Reserved: pReserved - r.Amount, Cap: r.PurposeCap}
+				return errPurposeOverCap
+			}
 			return nil
 		}
-		if r.HasPurposeCap && pSpent+pReserved > r.PurposeCap+1e-9 {
-			out = llm.Reserved{Scope: "purpose", Spent: pSpent, Reserved: pReserved - r.Amount, Cap: r.PurposeCap}
-			return errPurposeOverCap
-		}
-		return nil
 	}
 	if !r.HasPurposeCap {
 		if err := run(l.Pool); err != nil {
@@ -92,35 +138,88 @@ func (l *LLMLedger) Reserve(ctx context.Context, r llm.Reservation) (llm.Reserve
 	return out, nil
 }
 
-// settleSQL releases the reservation $2, adds the cost $3 to spend (day first, then purpose: the same
-// lock order as reserveSQL) and writes the api_usage row, in one statement.
+// settleSQL, in one statement and only while the reservation $2 is still open: deletes it, moves its
+// amount out of reserved and adds the cost $3 to spent (day, then purpose), and writes the api_usage
+// row. It returns no row when the reservation is gone (reclaimed after it expired).
 const settleSQL = `
-WITH d AS (
-	UPDATE llm_budget_days SET reserved_usd = GREATEST(reserved_usd - $2::numeric, 0),
-		spent_usd = spent_usd + $3::numeric, updated_at = now()
-	WHERE day = $1::date RETURNING day
+WITH cur AS MATERIALIZED (
+	SELECT day FROM llm_budget_days WHERE day = $1::date FOR UPDATE
+), x AS (
+	DELETE FROM llm_reservations WHERE id = $2 AND EXISTS (SELECT 1 FROM cur) RETURNING day, purpose, amount_usd
+), d AS (
+	UPDATE llm_budget_days b SET reserved_usd = b.reserved_usd - x.amount_usd, spent_usd = b.spent_usd + $3::numeric,
+		updated_at = now()
+	FROM x WHERE b.day = x.day RETURNING b.day
 ), p AS (
-	UPDATE llm_budget_purposes SET reserved_usd = GREATEST(reserved_usd - $2::numeric, 0),
-		spent_usd = spent_usd + $3::numeric
-	WHERE day = (SELECT day FROM d) AND purpose = $4 RETURNING purpose
+	UPDATE llm_budget_purposes q SET reserved_usd = q.reserved_usd - x.amount_usd, spent_usd = q.spent_usd + $3::numeric
+	FROM x, d WHERE q.day = x.day AND q.purpose = x.purpose RETURNING q.purpose
 )
 INSERT INTO api_usage (request_id, purpose, model, prompt_tokens, completion_tokens, cost_usd, status, error_code, budget_day, created_at)
-SELECT $5, $4, $6, $7, $8, $3::numeric, $9, NULLIF($10, ''), $1::date, $11
-FROM (SELECT count(*) AS n FROM p) AS settled
-RETURNING (SELECT count(*) FROM d)`
+SELECT $4, x.purpose, $5, $6, $7, $3::numeric, $8, NULLIF($9, ''), x.day, $10
+FROM x, (SELECT count(*) AS n FROM p) AS settled
+RETURNING (SELECT count(*) FROM d), (SELECT count(*) FROM p)`
 
 // Settle implements llm.Ledger.
-func (l *LLMLedger) Settle(ctx context.Context, r llm.Reservation, u llm.Usage) error {
-	var days int64
-	err := l.Pool.QueryRow(ctx, settleSQL, r.Day, usd(r.Amount), usd(u.Cost), r.Purpose, u.RequestID, u.Model,
-		u.PromptTokens, u.CompletionTokens, u.Status, u.ErrorCode, u.At).Scan(&days)
+func (l *LLMLedger) Settle(ctx context.Context, r llm.Reservation, u llm.Usage) (bool, error) {
+	if r.ID == 0 {
+		return false, fmt.Errorf("settle %s: the reservation has no id", u.RequestID)
+	}
+	var days, purposes int64
+	err := l.Pool.QueryRow(ctx, settleSQL, r.Day, r.ID, usd(u.Cost), u.RequestID, u.Model,
+		u.PromptTokens, u.CompletionTokens, u.Status, u.ErrorCode, u.At).Scan(&days, &purposes)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
 	if err != nil {
-		return fmt.Errorf("settle %s (reserved %s, cost %s): %w", u.RequestID, usd(r.Amount), usd(u.Cost), err)
+		return false, fmt.Errorf("settle %s (reservation %d, cost %s): %w", u.RequestID, r.ID, usd(u.Cost), err)
 	}
-	if days != 1 {
-		return fmt.Errorf("settle %s: no ledger row for %s", u.RequestID, r.Day.Format(time.DateOnly))
+	if days != 1 || purposes != 1 {
+		return false, fmt.Errorf("settle %s: reservation %d had no ledger rows for %s", u.RequestID, r.ID, r.Day.Format(time.DateOnly))
 	}
-	return nil
+	return true, nil
+}
+
+// reclaimSQL settles every reservation expired by $1, of any day, at its reserved amount: the days'
+// rows are locked first, in day order, then the reservations deleted and the ledger moved, with an
+// api_usage row each.
+const reclaimSQL = `
+WITH cur AS MATERIALIZED (
+	SELECT day FROM llm_budget_days WHERE day IN (SELECT day FROM llm_reservations WHERE expires_at <= $1)
+	ORDER BY day FOR UPDATE
+), x AS (
+	DELETE FROM llm_reservations r USING cur WHERE r.expires_at <= $1 AND r.day = cur.day
+	RETURNING r.day, r.purpose, r.amount_usd, r.request_id, r.model
+), xd AS (
+	SELECT day, sum(amount_usd) AS amount FROM x GROUP BY day
+), d AS (
+	UPDATE llm_budget_days b SET reserved_usd = b.reserved_usd - xd.amount, spent_usd = b.spent_usd + xd.amount,
+		updated_at = now()
+	FROM xd WHERE b.day = xd.day RETURNING b.day
+), xp AS (
+	SELECT day, purpose, sum(amount_usd) AS amount FROM x GROUP BY day, purpose
+), p AS (
+	UPDATE llm_budget_purposes q SET reserved_usd = q.reserved_usd - xp.amount, spent_usd = q.spent_usd + xp.amount
+	FROM xp WHERE q.day = xp.day AND q.purpose = xp.purpose RETURNING q.purpose
+), u AS (
+	INSERT INTO api_usage (request_id, purpose, model, prompt_tokens, completion_tokens, cost_usd, status, error_code, budget_day, created_at)
+	SELECT request_id, purpose, model, 0, 0, amount_usd, 'failed', '` + llm.ReasonReservationExpired + `', day, $1 FROM x
+	RETURNING 1
+)
+SELECT (SELECT count(*) FROM x), (SELECT count(*) FROM xd), (SELECT count(*) FROM d),
+	(SELECT count(*) FROM xp), (SELECT count(*) FROM p), (SELECT count(*) FROM u)`
+
+// ReclaimExpired implements llm.Ledger.
+func (l *LLMLedger) ReclaimExpired(ctx context.Context, now time.Time) (int, error) {
+	var rows, days, daysMoved, purposes, purposesMoved, usage int64
+	if err := l.Pool.QueryRow(ctx, reclaimSQL, now).Scan(&rows, &days, &daysMoved, &purposes, &purposesMoved, &usage); err != nil {
+		return 0, fmt.Errorf("reclaim reservations expired by %s: %w", now.UTC().Format(time.RFC3339), err)
+	}
+	if days != daysMoved || purposes != purposesMoved || usage != rows {
+		// Cannot happen while every reservation has its ledger rows; the statement has committed.
+		return int(rows), fmt.Errorf("reclaim: %d reservations over %d days and %d purposes, but moved %d day and %d purpose rows",
+			rows, days, purposes, daysMoved, purposesMoved)
+	}
+	return int(rows), nil
 }
 
 // RecordUsage implements llm.Ledger.
@@ -206,9 +305,11 @@ func (l *LLMLedger) ReleaseProbe(ctx context.Context, name string, now time.Time
 // Budget implements llm.Ledger.
 func (l *LLMLedger) Budget(ctx context.Context, day time.Time) (llm.DayBudget, error) {
 	b := llm.DayBudget{Day: day}
-	err := l.Pool.QueryRow(ctx, `SELECT spent_usd::float8, reserved_usd::float8 FROM llm_budget_days WHERE day = $1::date`, day).
-		Scan(&b.Spent, &b.Reserved)
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+	err := l.Pool.QueryRow(ctx, `SELECT COALESCE((SELECT spent_usd FROM llm_budget_days WHERE day = $1::date), 0)::float8,
+		COALESCE((SELECT reserved_usd FROM llm_budget_days WHERE day = $1::date), 0)::float8,
+		(SELECT count(*) FROM llm_reservations WHERE day = $1::date)`, day).
+		Scan(&b.Spent, &b.Reserved, &b.OpenReservations)
+	if err != nil {
 		return b, fmt.Errorf("read budget of %s: %w", day.Format(time.DateOnly), err)
 	}
 	rows, err := l.Pool.Query(ctx, `SELECT purpose, spent_usd::float8, reserved_usd::float8 FROM llm_budget_purposes

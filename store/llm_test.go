@@ -3,9 +3,12 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/xbot/xbot/internal/dbtest"
@@ -13,10 +16,50 @@ import (
 	"github.com/xbot/xbot/store"
 )
 
-var llmDay = time.Date(2026, 3, 14, 0, 0, 0, 0, time.UTC)
+var (
+	llmDay = time.Date(2026, 3, 14, 0, 0, 0, 0, time.UTC)
+	// llmNow is when the tests' reservations are made; they expire llmTTL later.
+	llmNow = llmDay.Add(15 * time.Hour)
+)
+
+const llmTTL = 3 * time.Minute
 
 func reservation(purpose string, amount, dayCap float64) llm.Reservation {
-	return llm.Reservation{Day: llmDay, Purpose: purpose, Amount: amount, DayCap: dayCap}
+	return llm.Reservation{Day: llmDay, Purpose: purpose, Amount: amount, DayCap: dayCap,
+		RequestID: "req-" + purpose, Model: "gpt-4o-mini", At: llmNow, ExpiresAt: llmNow.Add(llmTTL)}
+}
+
+// reserve reserves r and returns it with its id, failing the test unless it was admitted.
+func reserve(t testing.TB, l *store.LLMLedger, r llm.Reservation) llm.Reservation {
+	t.Helper()
+	got, err := l.Reserve(context.Background(), r)
+	require.NoError(t, err)
+	require.True(t, got.OK, "%+v", got)
+	require.Positive(t, got.ID)
+	r.ID = got.ID
+	return r
+}
+
+// ledgerTotals is the whole ledger next to what it must agree with: spent and reserved of the days,
+// SUM(api_usage.cost_usd), SUM of the open reservations, and the purposes' sums, as exact numeric text.
+type ledgerTotals struct {
+	Spent, Reserved, Usage, Open, PurposeSpent, PurposeReserved string
+}
+
+func totals(t testing.TB, pool interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}) ledgerTotals {
+	t.Helper()
+	var g ledgerTotals
+	require.NoError(t, pool.QueryRow(context.Background(), `SELECT
+		(SELECT COALESCE(SUM(spent_usd), 0) FROM llm_budget_days)::text,
+		(SELECT COALESCE(SUM(reserved_usd), 0) FROM llm_budget_days)::text,
+		(SELECT COALESCE(SUM(cost_usd), 0) FROM api_usage)::text,
+		(SELECT COALESCE(SUM(amount_usd), 0) FROM llm_reservations)::text,
+		(SELECT COALESCE(SUM(spent_usd), 0) FROM llm_budget_purposes)::text,
+		(SELECT COALESCE(SUM(reserved_usd), 0) FROM llm_budget_purposes)::text`).
+		Scan(&g.Spent, &g.Reserved, &g.Usage, &g.Open, &g.PurposeSpent, &g.PurposeReserved))
+	return g
 }
 
 func TestLLMLedgerReserveHoldsTheDayCap(t *testing.T) {
@@ -34,8 +77,12 @@ func TestLLMLedgerReserveHoldsTheDayCap(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, got.OK)
 	require.InDelta(t, 0.4, got.Reserved, 1e-12)
-	require.NoError(t, l.Settle(ctx, reservation("gate", 0.4, 1), llm.Usage{RequestID: "a", Purpose: "gate", Model: "m",
-		PromptTokens: 10, CompletionTokens: 5, Cost: 0.3, Status: llm.StatusSuccess, Day: llmDay, At: llmDay}))
+	r := reservation("gate", 0.4, 1)
+	r.ID = got.ID
+	settled, err := l.Settle(ctx, r, llm.Usage{RequestID: "a", Purpose: "gate", Model: "m",
+		PromptTokens: 10, CompletionTokens: 5, Cost: 0.3, Status: llm.StatusSuccess, Day: llmDay, At: llmDay})
+	require.NoError(t, err)
+	require.True(t, settled)
 	got, err = l.Reserve(ctx, reservation("gate", 0.7, 1))
 	require.NoError(t, err)
 	require.True(t, got.OK, "0.3 spent + 0.7 = 1 fits exactly")
@@ -48,6 +95,7 @@ func TestLLMLedgerReserveHoldsTheDayCap(t *testing.T) {
 	require.InDelta(t, 0.3, b.Spent, 1e-12)
 	require.InDelta(t, 0.7, b.Reserved, 1e-12)
 	require.Equal(t, []llm.PurposeBudget{{Purpose: "gate", Spent: 0.3, Reserved: 0.7}}, b.Purposes)
+	require.Equal(t, 1, b.OpenReservations)
 
 	var tokens, completion int
 	var cost, status string
@@ -77,6 +125,7 @@ func TestLLMLedgerPurposeCapRollsBackTheDay(t *testing.T) {
 	require.NoError(t, err)
 	require.InDelta(t, 0.6, b.Reserved, 1e-12, "the refused purpose reservation must not stay on the day")
 	require.InDelta(t, 0.6, b.Purposes[0].Reserved, 1e-12)
+	require.Equal(t, 1, b.OpenReservations, "the refused reservation's row was rolled back too")
 }
 
 func TestLLMLedgerCircuitProbeIsClaimedOnce(t *testing.T) {
@@ -120,21 +169,195 @@ func TestLLMLedgerCircuitProbeIsClaimedOnce(t *testing.T) {
 	require.Equal(t, llm.Circuit{}, c)
 }
 
-// BenchmarkReserveSettle is one budgeted call's ledger work: the reservation and the settlement with
-// its api_usage row, against real Postgres.
+// A replica killed between reserve and settle leaves its reservation row; once it expires, the next
+// reservation of the day reclaims it at its amount (OpenAI may have billed the call), whichever way
+// that reservation goes; a late settle of it then records nothing.
+func TestLLMLedgerReserveReclaimsExpiredReservations(t *testing.T) {
+	t.Parallel()
+	pool, _ := dbtest.Schema(t)
+	l := &store.LLMLedger{Pool: pool}
+	ctx := context.Background()
+
+	crashed := reserve(t, l, reservation("gate", 0.4, 1))
+	alive := reservation("reply_generation", 0.25, 1)
+	alive.At, alive.ExpiresAt = llmNow.Add(time.Minute), llmNow.Add(time.Minute+llmTTL)
+	alive = reserve(t, l, alive)
+
+	// Not yet expired: nothing reclaimed, and the open reservations keep their budget.
+	early := reservation("gate", 0.36, 1)
+	early.At = crashed.ExpiresAt.Add(-time.Second)
+	got, err := l.Reserve(ctx, early)
+	require.NoError(t, err)
+	require.Equal(t, llm.Reserved{OK: false, Scope: "day", Spent: 0, Reserved: 0.65, Cap: 1}, got)
+
+	// At its expiry the crashed reservation is spent at its amount, even though this one is refused
+	// too (the cap counts it either way).
+	late := early
+	late.At, late.RequestID = crashed.ExpiresAt, "req-late"
+	got, err = l.Reserve(ctx, late)
+	require.NoError(t, err)
+	require.Equal(t, llm.Reserved{OK: false, Reclaimed: 1, Scope: "day", Spent: 0.4, Reserved: 0.25, Cap: 1}, got)
+	require.Equal(t, ledgerTotals{Spent: "0.40000000", Reserved: "0.25000000", Usage: "0.40000000", Open: "0.25000000",
+		PurposeSpent: "0.40000000", PurposeReserved: "0.25000000"}, totals(t, pool))
+	var reqID, status, code, cost string
+	var day time.Time
+	var at time.Time
+	require.NoError(t, pool.QueryRow(ctx, `SELECT request_id, status, error_code, cost_usd::text, budget_day, created_at FROM api_usage`).
+		Scan(&reqID, &status, &code, &cost, &day, &at))
+	require.Equal(t, []any{"req-gate", "failed", "reservation_expired", "0.40000000"}, []any{reqID, status, code, cost})
+	require.Equal(t, llmDay, day.UTC())
+	require.Equal(t, crashed.ExpiresAt, at.UTC())
+
+	// The crashed caller comes back and settles: nothing more is counted.
+	settled, err := l.Settle(ctx, crashed, llm.Usage{RequestID: "req-gate", Purpose: "gate", Model: "gpt-4o-mini",
+		PromptTokens: 100, CompletionTokens: 50, Cost: 0.1, Status: llm.StatusSuccess, Day: llmDay, At: crashed.ExpiresAt})
+	require.NoError(t, err)
+	require.False(t, settled)
+	require.Equal(t, ledgerTotals{Spent: "0.40000000", Reserved: "0.25000000", Usage: "0.40000000", Open: "0.25000000",
+		PurposeSpent: "0.40000000", PurposeReserved: "0.25000000"}, totals(t, pool))
+
+	// A reservation that fits reclaims too, in the same statement; the live one settles normally.
+	fits := reservation("gate", 0.1, 1)
+	fits.At, fits.ExpiresAt, fits.RequestID = alive.ExpiresAt.Add(-time.Second), alive.ExpiresAt.Add(llmTTL), "req-fits"
+	fits = reserve(t, l, fits)
+	settled, err = l.Settle(ctx, alive, llm.Usage{RequestID: alive.RequestID, Purpose: alive.Purpose, Model: "gpt-4o-mini",
+		Cost: 0.05, Status: llm.StatusSuccess, Day: llmDay, At: fits.At})
+	require.NoError(t, err)
+	require.True(t, settled)
+	require.Equal(t, ledgerTotals{Spent: "0.45000000", Reserved: "0.10000000", Usage: "0.45000000", Open: "0.10000000",
+		PurposeSpent: "0.45000000", PurposeReserved: "0.10000000"}, totals(t, pool))
+	b, err := l.Budget(ctx, llmDay)
+	require.NoError(t, err)
+	require.Equal(t, 1, b.OpenReservations)
+	require.Equal(t, []llm.PurposeBudget{{Purpose: "gate", Spent: 0.4, Reserved: 0.1}, {Purpose: "reply_generation", Spent: 0.05}}, b.Purposes)
+
+	got, err = l.Reserve(ctx, reservation("gate", 0.01, 1))
+	require.NoError(t, err)
+	require.True(t, got.OK)
+	require.Zero(t, got.Reclaimed, "a reclaimed reservation is reclaimed once")
+}
+
+func TestLLMLedgerReclaimExpiredSweepsEveryDay(t *testing.T) {
+	t.Parallel()
+	pool, _ := dbtest.Schema(t)
+	l := &store.LLMLedger{Pool: pool}
+	ctx := context.Background()
+
+	yesterday := reservation("gate", 0.2, 1)
+	yesterday.Day, yesterday.At, yesterday.ExpiresAt = llmDay.AddDate(0, 0, -1), llmDay.Add(-time.Minute), llmDay.Add(2*time.Minute)
+	yesterday = reserve(t, l, yesterday)
+	today := reserve(t, l, reservation("content_generation", 0.3, 1))
+	open := reservation("content_generation", 0.5, 1)
+	open.ExpiresAt = llmNow.Add(time.Hour)
+	reserve(t, l, open)
+
+	n, err := l.ReclaimExpired(ctx, yesterday.ExpiresAt.Add(-time.Nanosecond))
+	require.NoError(t, err)
+	require.Zero(t, n)
+	n, err = l.ReclaimExpired(ctx, today.ExpiresAt)
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
+	n, err = l.ReclaimExpired(ctx, today.ExpiresAt)
+	require.NoError(t, err)
+	require.Zero(t, n)
+	require.Equal(t, ledgerTotals{Spent: "0.50000000", Reserved: "0.50000000", Usage: "0.50000000", Open: "0.50000000",
+		PurposeSpent: "0.50000000", PurposeReserved: "0.50000000"}, totals(t, pool))
+	for day, want := range map[time.Time][2]float64{llmDay.AddDate(0, 0, -1): {0.2, 0}, llmDay: {0.3, 0.5}} {
+		b, err := l.Budget(ctx, day)
+		require.NoError(t, err)
+		require.Equal(t, want, [2]float64{b.Spent, b.Reserved}, day)
+	}
+	var codes []string
+	rows, err := pool.Query(ctx, `SELECT request_id || ':' || error_code FROM api_usage ORDER BY budget_day`)
+	require.NoError(t, err)
+	codes, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	require.Equal(t, []string{"req-gate:reservation_expired", "req-content_generation:reservation_expired"}, codes)
+}
+
+// Late settles race the sweep and reservations that reclaim: each reservation is counted exactly once,
+// by whichever statement deletes its row, and none of them deadlocks.
+func TestLLMLedgerLateSettleRacesReclaim(t *testing.T) {
+	t.Parallel()
+	pool, _ := dbtest.Schema(t)
+	l := &store.LLMLedger{Pool: pool}
+	ctx := context.Background()
+
+	const n = 40
+	rs := make([]llm.Reservation, n)
+	for i := range rs {
+		r := reservation(fmt.Sprint("p", i%3), 0.01, 10)
+		r.RequestID = fmt.Sprint("crashed-", i)
+		rs[i] = reserve(t, l, r)
+	}
+	after := llmNow.Add(llmTTL)
+	var wg sync.WaitGroup
+	var settledCount atomic.Int64
+	errs := make(chan error, 3*n)
+	for i, r := range rs {
+		wg.Go(func() {
+			ok, err := l.Settle(ctx, r, llm.Usage{RequestID: r.RequestID, Purpose: r.Purpose, Model: "gpt-4o-mini",
+				Cost: 0.004, Status: llm.StatusSuccess, Day: llmDay, At: after})
+			if ok {
+				settledCount.Add(1)
+			}
+			errs <- err
+		})
+		if i%4 == 0 {
+			wg.Go(func() { _, err := l.ReclaimExpired(ctx, after); errs <- err })
+		}
+		if i%4 == 2 {
+			wg.Go(func() {
+				fresh := reservation(r.Purpose, 0.001, 10)
+				fresh.At, fresh.ExpiresAt, fresh.RequestID = after, after.Add(llmTTL), fmt.Sprint("fresh-", i)
+				_, err := l.Reserve(ctx, fresh)
+				errs <- err
+			})
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	_, err := l.ReclaimExpired(ctx, after)
+	require.NoError(t, err)
+
+	var usageRows, expired int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE request_id LIKE 'crashed-%'),
+		count(*) FILTER (WHERE error_code = 'reservation_expired') FROM api_usage`).Scan(&usageRows, &expired))
+	require.Equal(t, n, usageRows, "each crashed reservation is recorded exactly once")
+	require.EqualValues(t, n, int64(expired)+settledCount.Load())
+	g := totals(t, pool)
+	require.Equal(t, g.Spent, g.Usage, "spent == SUM(api_usage.cost_usd)")
+	require.Equal(t, g.Reserved, g.Open, "reserved == SUM(open reservations)")
+	require.Equal(t, g.Spent, g.PurposeSpent)
+	require.Equal(t, g.Reserved, g.PurposeReserved)
+}
+
+// BenchmarkReserveSettle is one budgeted call's ledger work, against real Postgres: the reservation
+// (the day's lazy reclaim, the conditional ledger update and the reservation row, one statement) and
+// the settlement (the reservation row deleted, the ledger moved, the api_usage row, one statement).
 func BenchmarkReserveSettle(b *testing.B) {
 	pool, _ := dbtest.Schema(b)
 	l := &store.LLMLedger{Pool: pool}
-	ctx := context.Background()
 	r := reservation("content_generation", 0.000234, 1e6)
+	benchReserveSettle(b, l, r)
+}
+
+func benchReserveSettle(b *testing.B, l *store.LLMLedger, r llm.Reservation) {
+	ctx := context.Background()
 	for i := 0; b.Loop(); i++ {
+		r.RequestID = fmt.Sprint("bench-", i)
 		got, err := l.Reserve(ctx, r)
 		if err != nil || !got.OK {
 			b.Fatalf("reserve: %v %+v", err, got)
 		}
-		if err := l.Settle(ctx, r, llm.Usage{RequestID: fmt.Sprint("bench-", i), Purpose: r.Purpose, Model: "gpt-4o-mini",
-			PromptTokens: 90, CompletionTokens: 300, Cost: 0.0001935, Status: llm.StatusSuccess, Day: llmDay, At: llmDay}); err != nil {
-			b.Fatalf("settle: %v", err)
+		r.ID = got.ID
+		settled, err := l.Settle(ctx, r, llm.Usage{RequestID: r.RequestID, Purpose: r.Purpose, Model: "gpt-4o-mini",
+			PromptTokens: 90, CompletionTokens: 300, Cost: 0.0001935, Status: llm.StatusSuccess, Day: llmDay, At: llmNow})
+		if err != nil || !settled {
+			b.Fatalf("settle: %v settled=%v", err, settled)
 		}
 	}
 }
@@ -143,17 +366,7 @@ func BenchmarkReserveSettle(b *testing.B) {
 func BenchmarkReserveSettlePurposeCap(b *testing.B) {
 	pool, _ := dbtest.Schema(b)
 	l := &store.LLMLedger{Pool: pool}
-	ctx := context.Background()
 	r := reservation("reply_generation", 0.000234, 1e6)
 	r.HasPurposeCap, r.PurposeCap = true, 1e5
-	for i := 0; b.Loop(); i++ {
-		got, err := l.Reserve(ctx, r)
-		if err != nil || !got.OK {
-			b.Fatalf("reserve: %v %+v", err, got)
-		}
-		if err := l.Settle(ctx, r, llm.Usage{RequestID: fmt.Sprint("bench-", i), Purpose: r.Purpose, Model: "gpt-4o-mini",
-			PromptTokens: 90, CompletionTokens: 300, Cost: 0.0001935, Status: llm.StatusSuccess, Day: llmDay, At: llmDay}); err != nil {
-			b.Fatalf("settle: %v", err)
-		}
-	}
+	benchReserveSettle(b, l, r)
 }

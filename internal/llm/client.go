@@ -51,9 +51,14 @@ type Config struct {
 	ProbeHold        time.Duration  // how long one replica's probe claim lasts; default 2m
 	CallTimeout      time.Duration  // deadline of one HTTP call; default 60s
 	SettleTimeout    time.Duration  // deadline of the ledger write after a call; default 15s
-	HTTPClient       *http.Client
-	Logger           *zap.Logger
-	Now              func() time.Time
+	// ReservationTTL is how long a reservation outlives its reserve: past it, its caller is presumed
+	// dead (killed between reserve and settle) and the reservation is reclaimed at its amount. Default
+	// CallTimeout + SettleTimeout + 1m; it must exceed CallTimeout + SettleTimeout, the margin
+	// covering clock skew between replicas.
+	ReservationTTL time.Duration
+	HTTPClient     *http.Client
+	Logger         *zap.Logger
+	Now            func() time.Time
 }
 
 // FromConfig maps the process configuration onto the client's.
@@ -95,6 +100,7 @@ func New(cfg Config, ledger Ledger) (*Client, error) {
 	cfg.ProbeHold = cmp.Or(cfg.ProbeHold, 2*time.Minute)
 	cfg.CallTimeout = cmp.Or(cfg.CallTimeout, 60*time.Second)
 	cfg.SettleTimeout = cmp.Or(cfg.SettleTimeout, 15*time.Second)
+	cfg.ReservationTTL = cmp.Or(cfg.ReservationTTL, cfg.CallTimeout+cfg.SettleTimeout+time.Minute)
 	if cfg.BudgetTZ == nil {
 		cfg.BudgetTZ = time.UTC
 	}
@@ -122,6 +128,9 @@ func New(cfg Config, ledger Ledger) (*Client, error) {
 		return nil, errors.New("llm: new client: top_p must be within 0..1")
 	case cfg.DefaultMaxTokens < 1:
 		return nil, errors.New("llm: new client: max tokens must be at least 1")
+	case cfg.ReservationTTL <= cfg.CallTimeout+cfg.SettleTimeout:
+		return nil, fmt.Errorf("llm: new client: reservation TTL %s must exceed call timeout + settle timeout (%s)",
+			cfg.ReservationTTL, cfg.CallTimeout+cfg.SettleTimeout)
 	}
 	for p, v := range cfg.PurposeCapsUSD {
 		if v < 0 {
@@ -209,11 +218,15 @@ func (c *Client) Complete(ctx context.Context, req Request) (*Result, error) {
 		return nil, err
 	}
 	_, amount := c.Estimate(req)
-	rsv := Reservation{Day: day, Purpose: req.Purpose, Amount: amount, DayCap: c.cfg.DailyCapUSD}
+	rsv := Reservation{Day: day, Purpose: req.Purpose, Amount: amount, DayCap: c.cfg.DailyCapUSD,
+		RequestID: req.RequestID, Model: c.cfg.Model, At: now, ExpiresAt: now.Add(c.cfg.ReservationTTL)}
 	if pc, ok := c.cfg.PurposeCapsUSD[req.Purpose]; ok {
 		rsv.PurposeCap, rsv.HasPurposeCap = pc, true
 	}
 	got, err := c.ledger.Reserve(ctx, rsv)
+	if err == nil && got.Reclaimed > 0 {
+		c.logReclaimed(got.Reclaimed, day)
+	}
 	if err == nil && !got.OK {
 		usage.Status, usage.ErrorCode = StatusRefused, "budget_exhausted"
 		err = c.ledger.RecordUsage(ctx, usage)
@@ -227,6 +240,7 @@ func (c *Client) Complete(ctx context.Context, req Request) (*Result, error) {
 		}
 		return nil, fmt.Errorf("llm: reserve: %w", err)
 	}
+	rsv.ID = got.ID
 
 	res, out := c.call(ctx, req, amount)
 	usage.PromptTokens, usage.CompletionTokens = out.promptTokens, out.completionTokens
@@ -234,8 +248,16 @@ func (c *Client) Complete(ctx context.Context, req Request) (*Result, error) {
 	// The ledger write must happen even when the caller's context is gone: the money is real.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.SettleTimeout)
 	defer cancel()
-	if err := c.ledger.Settle(sctx, rsv, usage); err != nil {
+	settled, err := c.ledger.Settle(sctx, rsv, usage)
+	if err != nil {
 		return nil, errors.Join(fmt.Errorf("llm: settle %s: %w", req.RequestID, err), out.err)
+	}
+	if !settled {
+		// Reclaimed after it expired: already counted as spent at the reserved amount, which bounds
+		// the actual cost, so nothing more is recorded.
+		c.log.Warn("llm: settle after the reservation was reclaimed; counted at the reserved amount",
+			zap.String("request_id", req.RequestID), zap.Int64("reservation_id", rsv.ID),
+			zap.Float64("reserved_usd", amount), zap.Float64("cost_usd", usage.Cost))
 	}
 	if err := c.afterCall(sctx, probe, out); err != nil {
 		return nil, errors.Join(err, out.err)

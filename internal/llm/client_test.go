@@ -546,6 +546,7 @@ func TestNewValidates(t *testing.T) {
 		"negative cap": func(c *llm.Config) { c.DailyCapUSD = -1 },
 		"temperature":  func(c *llm.Config) { c.Temperature = 3 },
 		"purpose cap":  func(c *llm.Config) { c.PurposeCapsUSD = map[string]float64{"gate": -1} },
+		"short ttl":    func(c *llm.Config) { c.ReservationTTL = 75 * time.Second },
 	} {
 		_, err := llm.New(b.config(mut), nil)
 		require.Error(t, err, name)
@@ -555,4 +556,153 @@ func TestNewValidates(t *testing.T) {
 	_, err := b.client(t, nil).Complete(context.Background(), llm.Request{User: "x"})
 	require.Error(t, err)
 	require.Zero(t, b.fake.Requests())
+}
+
+// killedLedger is a replica killed between reserve and settle: its reservation is made, its settle
+// never lands.
+type killedLedger struct{ *store.LLMLedger }
+
+func (killedLedger) Settle(context.Context, llm.Reservation, llm.Usage) (bool, error) {
+	return false, errors.New("killed before settling")
+}
+
+// TestCrashedReservationIsReclaimed: a reservation left by a dead replica holds the budget until it
+// expires; then the next call reclaims it at the reserved amount, so reserved returns to zero and
+// spent still equals SUM(api_usage.cost_usd).
+func TestCrashedReservationIsReclaimed(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	_, est := b.client(t, nil).Estimate(req("x"))
+	capUSD := 2 * est
+	dead, err := llm.New(b.config(func(c *llm.Config) { c.DailyCapUSD = capUSD }), killedLedger{&store.LLMLedger{Pool: b.pool}})
+	require.NoError(t, err)
+	live := b.client(t, func(c *llm.Config) { c.DailyCapUSD = capUSD })
+	ctx := context.Background()
+
+	_, err = dead.Complete(ctx, req("crashed"))
+	require.ErrorContains(t, err, "killed before settling")
+	require.Equal(t, ledgerRow{Reserved: est}, b.ledger(t))
+	st, err := live.Status(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, st.OpenReservations)
+
+	// Before the expiry (CallTimeout 60s + SettleTimeout 15s + 1m) the reservation holds its budget.
+	b.clock.Advance(2 * time.Minute)
+	_, err = live.Complete(ctx, req("before"))
+	require.NoError(t, err)
+	_, err = live.Complete(ctx, req("refused"))
+	require.ErrorIs(t, err, llm.ErrBudgetExhausted)
+	st, err = live.Status(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, st.OpenReservations)
+	require.InDelta(t, est, st.ReservedUSD, 1e-12)
+	require.Empty(t, b.logs.FilterMessage("llm: reclaimed expired reservations of dead callers at their reserved amount").All())
+
+	// Past it, the next call reclaims it at the reserved amount; the budget it held is spent.
+	b.clock.Advance(16 * time.Second)
+	_, err = live.Complete(ctx, req("after"))
+	require.ErrorIs(t, err, llm.ErrBudgetExhausted, "reclaiming counts the dead call as spent, it frees nothing")
+	st, err = live.Status(ctx)
+	require.NoError(t, err)
+	require.Zero(t, st.OpenReservations)
+	require.Zero(t, st.ReservedUSD)
+	require.InDelta(t, est, st.SpentUSD-b.usageCost(t, "before"), 1e-12)
+	spent, usage := b.exactTotals(t)
+	require.Equal(t, spent, usage, "ledger spent must equal SUM(api_usage.cost_usd)")
+	require.LessOrEqual(t, b.ledger(t).Spent, capUSD)
+	var crashed []usageRow
+	for _, u := range b.usage(t) {
+		if u.RequestID == "crashed" {
+			crashed = append(crashed, u)
+		}
+	}
+	require.Equal(t, []usageRow{{RequestID: "crashed", Purpose: "content_generation", Model: "gpt-4o-mini", Status: "failed",
+		ErrorCode: "reservation_expired", Cost: est}}, crashed)
+	logged := b.logs.FilterMessage("llm: reclaimed expired reservations of dead callers at their reserved amount").All()
+	require.Len(t, logged, 1)
+	require.EqualValues(t, 1, logged[0].ContextMap()["reclaimed"])
+
+	// Nothing is left for the sweep.
+	n, err := live.ReclaimExpired(ctx)
+	require.NoError(t, err)
+	require.Zero(t, n)
+}
+
+// TestLateSettleAfterReclaimDoesNotDoubleCount: a call outlives its reservation (a stalled replica,
+// or one whose clock is behind); another replica reclaims it at the reserved amount; when the call
+// returns, its settle finds the reservation gone, logs a warning and records nothing more.
+func TestLateSettleAfterReclaimDoesNotDoubleCount(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	release := make(chan struct{})
+	b.fake.Script(func(r llmtest.Request) llmtest.Response {
+		if r.ClientRequestID == "slow" {
+			<-release
+		}
+		return llmtest.Response{Content: "a post", PromptTokens: 50, CompletionTokens: 20}
+	})
+	slow := b.replica(t, nil)
+	other := b.replica(t, nil)
+	_, est := slow.Estimate(req("x"))
+	ctx := context.Background()
+
+	var wg sync.WaitGroup
+	var slowRes *llm.Result
+	var slowErr error
+	wg.Go(func() { slowRes, slowErr = slow.Complete(ctx, req("slow")) })
+	require.Eventually(t, func() bool { return b.fake.Requests() == 1 }, 10*time.Second, 5*time.Millisecond)
+
+	b.clock.Advance(2*time.Minute + 15*time.Second) // the reservation's expiry
+	_, err := other.Complete(ctx, req("other"))
+	require.NoError(t, err)
+	require.Zero(t, b.ledger(t).Reserved)
+	close(release)
+	wg.Wait()
+	require.NoError(t, slowErr, "the call itself succeeded")
+	require.Equal(t, "a post", slowRes.Content)
+
+	warned := b.logs.FilterMessage("llm: settle after the reservation was reclaimed; counted at the reserved amount").All()
+	require.Len(t, warned, 1)
+	require.Equal(t, "slow", warned[0].ContextMap()["request_id"])
+	cost := llm.Price{InputPerM: 0.15, OutputPerM: 0.60}.Cost(50, 20)
+	require.Equal(t, []usageRow{
+		{RequestID: "slow", Purpose: "content_generation", Model: "gpt-4o-mini", Status: "failed", ErrorCode: "reservation_expired", Cost: est},
+		{RequestID: "other", Purpose: "content_generation", Model: "gpt-4o-mini", Status: "success", PromptTokens: 50, CompletionTokens: 20, Cost: cost},
+	}, b.usage(t))
+	l := b.ledger(t)
+	require.Zero(t, l.Reserved)
+	require.InDelta(t, est+cost, l.Spent, 1e-12, "counted once, at the reserved amount")
+	spent, usage := b.exactTotals(t)
+	require.Equal(t, spent, usage)
+}
+
+func TestReclaimExpiredSweep(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	dead, err := llm.New(b.config(nil), killedLedger{&store.LLMLedger{Pool: b.pool}})
+	require.NoError(t, err)
+	live := b.client(t, nil)
+	ctx := context.Background()
+	_, est := live.Estimate(req("x"))
+	for i := range 3 {
+		_, err := dead.Complete(ctx, req(fmt.Sprint("crashed-", i)))
+		require.Error(t, err)
+	}
+	n, err := live.ReclaimExpired(ctx)
+	require.NoError(t, err)
+	require.Zero(t, n, "not expired yet")
+
+	b.clock.Advance(2*time.Minute + 15*time.Second)
+	n, err = live.ReclaimExpired(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 3, n)
+	l := b.ledger(t)
+	require.Zero(t, l.Reserved)
+	require.InDelta(t, 3*est, l.Spent, 1e-12)
+	spent, usage := b.exactTotals(t)
+	require.Equal(t, spent, usage)
+	require.Equal(t, map[string]int{"failed": 3}, countByStatus(b.usage(t)))
+	st, err := live.Status(ctx)
+	require.NoError(t, err)
+	require.Zero(t, st.OpenReservations)
 }

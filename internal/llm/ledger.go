@@ -12,12 +12,19 @@ const CircuitName = "llm"
 // circuit. Package store implements it (store.LLMLedger). Money is in USD, already rounded to 1e-8.
 type Ledger interface {
 	// Reserve adds r.Amount to the day's reservations (and the purpose's) only if spent + reserved +
-	// amount stays within each cap, atomically across the fleet. Refused calls get OK=false and the
-	// ledger figures of the scope that refused.
+	// amount stays within each cap, atomically across the fleet, and records the reservation (until
+	// r.ExpiresAt) in the same step. Before that, in the same step, it reclaims the day's reservations
+	// that expired by r.At (see ReclaimExpired). Refused calls get OK=false and the ledger figures of
+	// the scope that refused.
 	Reserve(ctx context.Context, r Reservation) (Reserved, error)
-	// Settle turns a reservation into spend at u.Cost (0 releases it) and writes u as an api_usage row,
-	// in one transaction.
-	Settle(ctx context.Context, r Reservation, u Usage) error
+	// Settle turns the reservation r.ID into spend at u.Cost (0 releases it), deletes it and writes u as
+	// an api_usage row, in one transaction — only if the reservation is still open. It reports false,
+	// and writes nothing, when the reservation was already reclaimed (counted at its reserved amount).
+	Settle(ctx context.Context, r Reservation, u Usage) (settled bool, err error)
+	// ReclaimExpired settles every reservation (of any day) whose expiry is at or before now at its
+	// reserved amount, writing an api_usage row for each (status failed, error_code
+	// reservation_expired). It returns how many it reclaimed.
+	ReclaimExpired(ctx context.Context, now time.Time) (int, error)
 	// RecordUsage writes an api_usage row for a call that reserved nothing (refused before it left).
 	RecordUsage(ctx context.Context, u Usage) error
 
@@ -38,21 +45,31 @@ type Ledger interface {
 
 // Reservation is one call's hold on the budget.
 type Reservation struct {
+	ID            int64     // set from Reserved.ID once admitted; Settle needs it
 	Day           time.Time // the budget day (a date in BUDGET_TZ, at midnight UTC)
 	Purpose       string
 	Amount        float64
 	DayCap        float64
 	PurposeCap    float64 // ignored unless HasPurposeCap
 	HasPurposeCap bool
+	RequestID     string    // written to api_usage if the reservation is reclaimed
+	Model         string    // likewise
+	At            time.Time // when the reservation is made (the client's clock)
+	ExpiresAt     time.Time // after this the caller is presumed dead and the reservation is reclaimed
 }
+
+// ReasonReservationExpired is the api_usage error_code of a reclaimed reservation.
+const ReasonReservationExpired = "reservation_expired"
 
 // Reserved is the ledger's answer to Reserve.
 type Reserved struct {
-	OK       bool
-	Scope    string  // when refused: "day" or "purpose"
-	Spent    float64 // the scope's settled spend
-	Reserved float64 // the scope's open reservations (after the reservation when OK)
-	Cap      float64
+	OK        bool
+	ID        int64   // the reservation's id when OK
+	Reclaimed int     // expired reservations of the day reclaimed by this call
+	Scope     string  // when refused: "day" or "purpose"
+	Spent     float64 // the scope's settled spend
+	Reserved  float64 // the scope's open reservations (after the reservation when OK)
+	Cap       float64
 }
 
 // Usage statuses of api_usage.
@@ -87,10 +104,11 @@ type Circuit struct {
 
 // DayBudget is the ledger of one day.
 type DayBudget struct {
-	Day      time.Time
-	Spent    float64
-	Reserved float64
-	Purposes []PurposeBudget
+	Day              time.Time
+	Spent            float64
+	Reserved         float64
+	OpenReservations int // reservations of the day not yet settled or reclaimed
+	Purposes         []PurposeBudget
 }
 
 // PurposeBudget is one purpose's share of a day.

@@ -137,6 +137,14 @@ func (b *testBundle) usage(t *testing.T) []usageRow {
 	return out
 }
 
+// usageCost is the cost recorded in api_usage for one request id.
+func (b *testBundle) usageCost(t *testing.T, requestID string) float64 {
+	t.Helper()
+	var c float64
+	require.NoError(t, b.pool.QueryRow(context.Background(), `SELECT COALESCE(SUM(cost_usd), 0)::float8 FROM api_usage WHERE request_id = $1`, requestID).Scan(&c))
+	return c
+}
+
 func countByStatus(rows []usageRow) map[string]int {
 	m := map[string]int{}
 	for _, r := range rows {

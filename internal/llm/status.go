@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sort"
 	"time"
+
+	"go.uber.org/zap"
 )
 
 // Status is what `xbot llm status` shows.
@@ -14,8 +16,11 @@ type Status struct {
 	SpentUSD    float64
 	ReservedUSD float64
 	CapUSD      float64
-	Purposes    []PurposeStatus
-	Circuit     CircuitStatus
+	// OpenReservations is the number of the day's reservations not yet settled or reclaimed: calls in
+	// flight, or left by replicas that died mid-call until they expire and are reclaimed.
+	OpenReservations int
+	Purposes         []PurposeStatus
+	Circuit          CircuitStatus
 }
 
 // PurposeStatus is one purpose's spend and cap (HasCap false: only the day's cap applies).
@@ -45,7 +50,8 @@ func (c *Client) Status(ctx context.Context) (*Status, error) {
 	if err != nil {
 		return nil, fmt.Errorf("llm: status: %w", err)
 	}
-	st := &Status{Day: day, Model: c.cfg.Model, SpentUSD: b.Spent, ReservedUSD: b.Reserved, CapUSD: c.cfg.DailyCapUSD}
+	st := &Status{Day: day, Model: c.cfg.Model, SpentUSD: b.Spent, ReservedUSD: b.Reserved, CapUSD: c.cfg.DailyCapUSD,
+		OpenReservations: b.OpenReservations}
 	seen := map[string]bool{}
 	for _, p := range b.Purposes {
 		cp, has := c.cfg.PurposeCapsUSD[p.Purpose]
@@ -74,6 +80,29 @@ func (c *Client) Status(ctx context.Context) (*Status, error) {
 		st.Circuit.Open, st.Circuit.Reason = true, ReasonForced
 	}
 	return st, nil
+}
+
+// ReclaimExpired settles every reservation whose caller is presumed dead (past its expiry by this
+// client's clock), of any budget day, at its reserved amount, with an api_usage row each (status
+// failed, error_code reservation_expired). Reserve already does this for the current day; a periodic
+// sweep or `xbot llm status` calls this for the rest (a reservation left just before midnight).
+func (c *Client) ReclaimExpired(ctx context.Context) (int, error) {
+	n, err := c.ledger.ReclaimExpired(ctx, c.cfg.Now())
+	if err != nil {
+		return n, fmt.Errorf("llm: reclaim expired reservations: %w", err)
+	}
+	if n > 0 {
+		c.logReclaimed(n, time.Time{})
+	}
+	return n, nil
+}
+
+func (c *Client) logReclaimed(n int, day time.Time) {
+	fields := []zap.Field{zap.Int("reclaimed", n)}
+	if !day.IsZero() {
+		fields = append(fields, zap.String("day", day.Format(time.DateOnly)))
+	}
+	c.log.Warn("llm: reclaimed expired reservations of dead callers at their reserved amount", fields...)
 }
 
 // Reset closes the quota circuit by hand (`xbot llm reset`). AI_QUOTA_CIRCUIT_OPEN, being
