@@ -153,6 +153,11 @@ func TestMigrateTwiceThenWebIsReady(t *testing.T) {
 	require.Equal(t, http.StatusOK, code, body)
 	code, body = get(t, base+"/readyz")
 	require.Equal(t, http.StatusOK, code, body)
+	code, body = get(t, base+"/riverui/")
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, body, "<html")
+	code, body = get(t, base+"/riverui/api/queues")
+	require.Equal(t, http.StatusOK, code, body)
 }
 
 func TestReadyzIs503WhenMigrationsPending(t *testing.T) {

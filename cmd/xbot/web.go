@@ -5,12 +5,18 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"go.uber.org/zap"
+	"go.uber.org/zap/exp/zapslog"
+	"riverqueue.com/riverui"
 
 	"github.com/xbot/xbot/store"
 )
@@ -59,16 +65,42 @@ func newMux(e *env, pool *pgxpool.Pool) *http.ServeMux {
 	return mux
 }
 
+// riverUI mounts River's web UI (jobs, queues, retries) under /riverui/ on mux. Job args hold decision
+// ids only, never secrets.
+func riverUI(ctx context.Context, e *env, pool *pgxpool.Pool, mux *http.ServeMux) error {
+	rc, err := river.NewClient[pgx.Tx](riverpgxv5.New(pool), &river.Config{})
+	if err != nil {
+		return fmt.Errorf("river ui client: %w", err)
+	}
+	h, err := riverui.NewHandler(&riverui.HandlerOpts{
+		Endpoints: riverui.NewEndpoints(rc, nil),
+		Logger:    slog.New(zapslog.NewHandler(e.log.Named("riverui").WithOptions(zap.IncreaseLevel(zap.WarnLevel)).Core())),
+		Prefix:    "/riverui",
+	})
+	if err != nil {
+		return fmt.Errorf("river ui: %w", err)
+	}
+	if err := h.Start(ctx); err != nil {
+		return fmt.Errorf("river ui start: %w", err)
+	}
+	mux.Handle("/riverui/", h)
+	return nil
+}
+
 // serveWeb serves until ctx ends.
 func serveWeb(ctx context.Context, m *Main, e *env, pool *pgxpool.Pool, addr string) error {
 	if addr == "" {
 		addr = fmt.Sprintf(":%d", e.cfg.Port)
 	}
+	mux := newMux(e, pool)
+	if err := riverUI(ctx, e, pool, mux); err != nil {
+		return err
+	}
 	ln, err := listen(addr)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: newMux(e, pool), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	e.log.Info("web serving", zap.String("addr", ln.Addr().String()))
