@@ -51,7 +51,7 @@ func (w *CollectAnalyticsWorker) Work(ctx context.Context, job *river.Job[jobs.C
 	posts, lookupErrs, err := d.X.LookupPosts(callCtx, []string{p.TweetID})
 	cancel()
 	if err != nil {
-		return xReadFailure("collect analytics "+id, err)
+		return xReadFailure("collect analytics "+id, err, d.Now())
 	}
 	switch {
 	case len(posts) == 1:

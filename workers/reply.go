@@ -57,7 +57,7 @@ func (w *ReplyWorker) Work(ctx context.Context, job *river.Job[jobs.ReplyArgs]) 
 	mentions, err := d.X.Mentions(callCtx, acct.XUserID, xapi.TimelineQuery{StartTime: now.Add(-mentionMaxAge), MaxResults: 100})
 	cancel()
 	if err != nil {
-		return xReadFailure("reply: read mentions", err)
+		return xReadFailure("reply: read mentions", err, d.Now())
 	}
 	targets, err := w.choose(ctx, acct, mentions, budget)
 	if err != nil {
@@ -76,11 +76,12 @@ func (w *ReplyWorker) Work(ctx context.Context, job *river.Job[jobs.ReplyArgs]) 
 	return nil
 }
 
-// xReadFailure maps a failed X read: rate limits snooze to the reset, other errors retry.
-func xReadFailure(what string, err error) error {
+// xReadFailure maps a failed X read: rate limits snooze to the reset (by the injected clock), other
+// errors retry.
+func xReadFailure(what string, err error, now time.Time) error {
 	var rl *xapi.RateLimited
 	if errors.As(err, &rl) {
-		return river.JobSnooze(max(time.Until(rl.Reset), time.Second))
+		return river.JobSnooze(max(rl.Reset.Sub(now), time.Second))
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
@@ -218,7 +219,7 @@ func (w *ReplyWorker) draftSearchHits(ctx context.Context, log *zap.Logger, acct
 		hits, err := w.d.X.SearchRecent(callCtx, q, xapi.TimelineQuery{MaxResults: 10})
 		cancel()
 		if err != nil {
-			return xReadFailure("reply: search "+q, err)
+			return xReadFailure("reply: search "+q, err, w.d.Now())
 		}
 		hits, err = w.choose(ctx, acct, hits, perRun-n)
 		if err != nil {

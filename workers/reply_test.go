@@ -172,3 +172,18 @@ func TestReplySearchHitsArePendingApproval(t *testing.T) {
 	require.Empty(t, b.jobsOf(t, "post"))
 	require.Empty(t, b.linesWithPrefix("[REPLY_JOB] ✅"))
 }
+
+// A rate-limited mentions read snoozes to X's reset, measured on the injected clock.
+func TestReplyMentionsRateLimited(t *testing.T) {
+	t.Parallel()
+	b := setup(t, testOpts{})
+	b.clock.Advance(time.Hour) // the injected clock, not the wall clock, measures the wait
+	b.addFault(t, xsim.Fault{Endpoint: xsim.EndpointMentions, Kind: xsim.FaultRateLimit, Count: 1,
+		ResetAfter: xsim.Duration(7 * time.Minute)})
+
+	res, err := work(t, b, b.replyWorker(), jobs.ReplyArgs{AccountID: b.acct.ID}, nil)
+	require.NoError(t, err)
+	require.Equal(t, river.EventKindJobSnoozed, res.EventKind)
+	require.WithinDuration(t, b.clock.Now().Add(7*time.Minute), res.Job.ScheduledAt, time.Second)
+	require.Zero(t, b.llm.Requests())
+}
