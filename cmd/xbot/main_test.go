@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -158,6 +159,12 @@ func TestMigrateTwiceThenWebIsReady(t *testing.T) {
 	require.Contains(t, body, "<html")
 	code, body = get(t, base+"/riverui/api/queues")
 	require.Equal(t, http.StatusOK, code, body)
+	code, body = get(t, base+"/api/metrics")
+	require.Equal(t, http.StatusOK, code, body)
+	var m map[string]any
+	require.NoError(t, json.Unmarshal([]byte(body), &m))
+	require.Contains(t, m, "posted_decisions")
+	require.Contains(t, m, "llm")
 }
 
 func TestReadyzIs503WhenMigrationsPending(t *testing.T) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"go.uber.org/zap/exp/zapslog"
 	"riverqueue.com/riverui"
 
+	"github.com/xbot/xbot/internal/llm"
 	"github.com/xbot/xbot/store"
 )
 
@@ -62,7 +64,60 @@ func newMux(e *env, pool *pgxpool.Pool) *http.ServeMux {
 			_, _ = w.Write([]byte("ready\n"))
 		}
 	})
+	mux.HandleFunc("GET /api/metrics", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		defer cancel()
+		m, err := collectMetrics(ctx, e, pool)
+		if err != nil {
+			e.log.Warn("api/metrics", zap.Error(err))
+			http.Error(w, "metrics unavailable: database unreachable", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(m)
+	})
 	return mux
+}
+
+// metrics is the JSON of /api/metrics: the runbook's figures, River's queue, the LLM budget, the circuits.
+type metrics struct {
+	Queue           []store.QueueCount `json:"queue"`
+	PostedDecisions int64              `json:"posted_decisions"`
+	RealOutcomes    int64              `json:"real_outcomes"`
+	LearningVersion int                `json:"learning_version"`
+	Jobs            []store.JobCount   `json:"jobs"`
+	LLM             *llm.Status        `json:"llm"`
+	XCircuitOpen    bool               `json:"x_circuit_open"`
+}
+
+func collectMetrics(ctx context.Context, e *env, pool *pgxpool.Pool) (*metrics, error) {
+	st := store.New(pool)
+	rb, err := st.Runbook(ctx, pool)
+	if err != nil {
+		return nil, err
+	}
+	m := &metrics{Queue: rb.Queue, PostedDecisions: rb.Posted, RealOutcomes: rb.RealOutcomes}
+	if m.LearningVersion, err = st.LatestLearningVersion(ctx, pool); err != nil {
+		return nil, err
+	}
+	if m.Jobs, err = st.JobCounts(ctx, pool); err != nil {
+		return nil, err
+	}
+	lc, err := newLLM(e, st)
+	if err != nil {
+		return nil, err
+	}
+	if m.LLM, err = lc.Status(ctx); err != nil {
+		return nil, err
+	}
+	if acct, err := st.DefaultAccount(ctx, pool); err == nil {
+		c, err := st.GetCircuit(ctx, pool, store.XCircuitName(acct.ID))
+		if err != nil {
+			return nil, err
+		}
+		m.XCircuitOpen = c.Open
+	}
+	return m, nil
 }
 
 // riverUI mounts River's web UI (jobs, queues, retries) under /riverui/ on mux. Job args hold decision
