@@ -113,6 +113,8 @@ type Deps struct {
 	// LLMAvailable reports whether an LLM call may be made now (key set and circuit closed).
 	LLMAvailable func(ctx context.Context) bool
 	Gate         *gate.Chain
+	// ReclaimLLM settles LLM reservations left by crashed processes (at their reserved amount); optional.
+	ReclaimLLM func(ctx context.Context) (int, error)
 	// Now is the clock; Rand seeds each job's randomness (Thompson draws, synthetic text).
 	Now  func() time.Time
 	Rand func() *rand.Rand

@@ -71,6 +71,13 @@ type AnalyticsSweepWorker struct {
 func (w *AnalyticsSweepWorker) Work(ctx context.Context, job *river.Job[jobs.AnalyticsSweepArgs]) error {
 	d, cfg, st := w.d, w.d.Config, w.d.Store
 	log := d.Log.With(zap.Int64("job_id", job.ID))
+	if d.ReclaimLLM != nil {
+		// The sweep is also the periodic home of the LLM ledger's reclaim: a crashed replica's reservation
+		// must not hold budget for the rest of the day.
+		if _, err := d.ReclaimLLM(ctx); err != nil {
+			log.Warn("analytics sweep: reclaim expired LLM reservations", zap.Error(err))
+		}
+	}
 	delays := append([]time.Duration{cfg.AnalyticsDelay}, cfg.AnalyticsFollowups...)
 	due, err := st.DueReadings(ctx, st.Pool, d.Now(), delays, cfg.RealMetricsEnabled, sweepBatch)
 	if err != nil {

@@ -62,7 +62,7 @@ func startFleet(ctx context.Context, m *Main, e *env, pool *pgxpool.Pool) (*flee
 		if err != nil {
 			return nil, err
 		}
-		deps.Drafter, deps.LLMAvailable = workers.LLMDrafter{Client: lc}, lc.Available
+		deps.Drafter, deps.LLMAvailable, deps.ReclaimLLM = workers.LLMDrafter{Client: lc}, lc.Available, lc.ReclaimExpired
 	}
 	ws := river.NewWorkers()
 	if err := workers.Register(ws, deps); err != nil {

@@ -33,6 +33,10 @@ func cmdLLM() *command {
 				fmt.Fprintln(m.Stdout, "LLM quota circuit closed")
 				return nil
 			}
+			// Reservations left by crashed processes are settled at their reserved amount first.
+			if _, err := c.ReclaimExpired(ctx); err != nil {
+				return err
+			}
 			st, err := c.Status(ctx)
 			if err != nil {
 				return err
@@ -41,7 +45,7 @@ func cmdLLM() *command {
 			fmt.Fprintf(tw, "budget day\t%s\n", st.Day.Format("2006-01-02"))
 			fmt.Fprintf(tw, "model\t%s\n", st.Model)
 			fmt.Fprintf(tw, "spent_usd\t%.6f\n", st.SpentUSD)
-			fmt.Fprintf(tw, "reserved_usd\t%.6f\n", st.ReservedUSD)
+			fmt.Fprintf(tw, "reserved_usd\t%.6f (%d open reservations)\n", st.ReservedUSD, st.OpenReservations)
 			fmt.Fprintf(tw, "cap_usd\t%.6f\n", st.CapUSD)
 			for _, p := range st.Purposes {
 				capText := "day cap only"
