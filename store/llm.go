@@ -235,62 +235,26 @@ func (l *LLMLedger) RecordUsage(ctx context.Context, u llm.Usage) error {
 
 // Circuit implements llm.Ledger.
 func (l *LLMLedger) Circuit(ctx context.Context, name string) (llm.Circuit, error) {
-	var c llm.Circuit
-	var until, opened, probing *time.Time
-	var reason *string
-	err := l.Pool.QueryRow(ctx, `SELECT open_until, reason, opened_at, probing_until FROM circuits WHERE name = $1`, name).
-		Scan(&until, &reason, &opened, &probing)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return c, nil
-	}
+	c, err := getCircuit(ctx, l.Pool, name)
 	if err != nil {
-		return c, fmt.Errorf("read circuit %s: %w", name, err)
+		return llm.Circuit{}, err
 	}
-	if until != nil {
-		c.Open, c.OpenUntil = true, *until
-	}
-	if opened != nil {
-		c.OpenedAt = *opened
-	}
-	if probing != nil {
-		c.ProbingUntil = *probing
-	}
-	c.Reason = deref(reason)
-	return c, nil
+	return llm.Circuit{Open: c.Open, OpenUntil: c.OpenUntil, Reason: c.Reason, OpenedAt: c.OpenedAt, ProbingUntil: c.ProbingUntil}, nil
 }
 
 // OpenCircuit implements llm.Ledger.
 func (l *LLMLedger) OpenCircuit(ctx context.Context, name string, now, until time.Time, reason string) error {
-	_, err := l.Pool.Exec(ctx, `
-		INSERT INTO circuits (name, open_until, reason, opened_at, probing_until, updated_at) VALUES ($1, $2, $3, $4, NULL, $4)
-		ON CONFLICT (name) DO UPDATE SET open_until = GREATEST(circuits.open_until, EXCLUDED.open_until),
-			reason = EXCLUDED.reason, opened_at = COALESCE(circuits.opened_at, EXCLUDED.opened_at),
-			probing_until = NULL, updated_at = EXCLUDED.updated_at`, name, until, reason, now)
-	if err != nil {
-		return fmt.Errorf("open circuit %s: %w", name, err)
-	}
-	return nil
+	return openCircuit(ctx, l.Pool, name, now, until, reason)
 }
 
 // CloseCircuit implements llm.Ledger.
 func (l *LLMLedger) CloseCircuit(ctx context.Context, name string, now time.Time) error {
-	_, err := l.Pool.Exec(ctx, `UPDATE circuits SET open_until = NULL, reason = NULL, opened_at = NULL, probing_until = NULL,
-		updated_at = $2 WHERE name = $1`, name, now)
-	if err != nil {
-		return fmt.Errorf("close circuit %s: %w", name, err)
-	}
-	return nil
+	return closeCircuit(ctx, l.Pool, name, now)
 }
 
 // ClaimProbe implements llm.Ledger: one conditional UPDATE, so one caller in the fleet wins.
 func (l *LLMLedger) ClaimProbe(ctx context.Context, name string, now, holdUntil time.Time) (bool, error) {
-	tag, err := l.Pool.Exec(ctx, `UPDATE circuits SET probing_until = $2, updated_at = $3
-		WHERE name = $1 AND open_until IS NOT NULL AND open_until <= $3 AND (probing_until IS NULL OR probing_until <= $3)`,
-		name, holdUntil, now)
-	if err != nil {
-		return false, fmt.Errorf("claim probe of circuit %s: %w", name, err)
-	}
-	return tag.RowsAffected() == 1, nil
+	return claimProbe(ctx, l.Pool, name, now, holdUntil)
 }
 
 // ReleaseProbe implements llm.Ledger.
