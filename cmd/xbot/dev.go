@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/xbot/xbot/internal/config"
+	"github.com/xbot/xbot/internal/xsim"
+	"github.com/xbot/xbot/store"
 )
 
 func cmdDev() *command {
@@ -20,6 +23,14 @@ func cmdDev() *command {
 			if _, err := migrate(ctx, m, e); err != nil {
 				return err
 			}
+			// The demo's simulated X gets a few fresh mentions of our account (some hostile) for the reply job.
+			sim, err := newSimulator(ctx, e, store.New(e.pool), xsim.Config{})
+			if err != nil {
+				return err
+			}
+			if _, err := sim.SeedMentions(ctx, 4); err != nil {
+				return fmt.Errorf("dev: seed mentions: %w", err)
+			}
 			g, ctx := errgroup.WithContext(ctx)
 			workerUp := make(chan struct{})
 			g.Go(func() error { return runWorker(ctx, m, e, e.pool, func() { close(workerUp) }) })
@@ -31,7 +42,7 @@ func cmdDev() *command {
 				}
 				return serveWeb(ctx, m, e, e.pool, "")
 			})
-			err := g.Wait()
+			err = g.Wait()
 			if errors.Is(err, context.Canceled) {
 				return nil
 			}
