@@ -198,7 +198,8 @@ func refusalReason(err error) string {
 
 // reconcileAt is when a row left posting may be checked: the earlier call's deadline plus the grace.
 func (w *PostWorker) reconcileAt(d *store.Decision) time.Time {
-	started := w.d.Now()
+	// A row put in posting by hand has no start: its creation is the earliest a call could have started.
+	started := d.CreatedAt
 	if d.PostingStartedAt != nil {
 		started = *d.PostingStartedAt
 	}

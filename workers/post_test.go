@@ -420,3 +420,28 @@ func TestPostDisabledWhileReconciling(t *testing.T) {
 	require.Equal(t, 0, b.simPostsWithText(t, honestTexts[3]))
 	b.requireLine(t, "[POSTING_ORCHESTRATOR] ⏭️ Skipped posting decision_id="+dec.DecisionID+": POSTING_DISABLED=true")
 }
+
+// A row hand-edited into posting with no start and no attempt (a state the worker never writes) is
+// reconciled like any unknown outcome: two empty timeline reads a grace apart, then one send.
+func TestPostHandEditedPostingRow(t *testing.T) {
+	t.Parallel()
+	b := setup(t, testOpts{})
+	ctx := context.Background()
+	dec := b.queueDecision(t, honestTexts[0], nil)
+	_, err := b.pool.Exec(ctx, `UPDATE content_metadata SET status = 'posting', posting_started_at = NULL WHERE decision_id = $1`, dec.DecisionID)
+	require.NoError(t, err)
+
+	var res *rivertest.WorkResult
+	for i := 0; i < 6; i++ {
+		res, err = work(t, b, b.postWorker(), jobs.PostArgs{DecisionID: dec.DecisionID}, nil)
+		require.NoError(t, err)
+		if res.EventKind != river.EventKindJobSnoozed {
+			break
+		}
+		b.clock.Advance(res.Job.ScheduledAt.Sub(b.clock.Now()) + time.Second)
+	}
+	require.Equal(t, river.EventKindJobCompleted, res.EventKind, "never stuck snoozing")
+	got := b.decision(t, dec.DecisionID)
+	require.Equal(t, store.StatusPosted, got.Status)
+	require.Equal(t, 1, b.simPostsWithText(t, honestTexts[0]), "sent exactly once")
+}
