@@ -12,7 +12,7 @@ func TestVariedTextsPassTheGates(t *testing.T) {
 	t.Parallel()
 	var texts []string
 	for seq := range 10 {
-		for i := range 20 {
+		for i := range 10 {
 			texts = append(texts, llmtest.VariedText(seq, i+1))
 		}
 	}
