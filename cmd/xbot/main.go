@@ -217,12 +217,21 @@ type env struct {
 	pool *pgxpool.Pool
 }
 
-// db opens the pool once.
+// db opens the pool once, checking that the database answers.
 func (e *env) db(ctx context.Context, m *Main) (*pgxpool.Pool, error) {
+	return e.open(ctx, m, store.Connect)
+}
+
+// lazyDB opens the pool once without waiting for the database (for processes that wait for it themselves).
+func (e *env) lazyDB(ctx context.Context, m *Main) (*pgxpool.Pool, error) {
+	return e.open(ctx, m, store.Open)
+}
+
+func (e *env) open(ctx context.Context, m *Main, open func(context.Context, string) (*pgxpool.Pool, error)) (*pgxpool.Pool, error) {
 	if e.pool != nil {
 		return e.pool, nil
 	}
-	pool, err := store.Connect(ctx, e.cfg.DatabaseURL)
+	pool, err := open(ctx, e.cfg.DatabaseURL)
 	if err != nil {
 		return nil, err
 	}

@@ -71,6 +71,25 @@ func riverConfig(log *zap.Logger, ws *river.Workers, periodic []*river.PeriodicJ
 	}
 }
 
+// retryForever runs op with exponential backoff (0.5 s up to 15 s) until it succeeds or ctx ends, logging
+// each failure as msg.
+func retryForever(ctx context.Context, log *zap.Logger, msg string, op func() error) error {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval, b.MaxInterval, b.MaxElapsedTime = 500*time.Millisecond, 15*time.Second, 0
+	return backoff.RetryNotify(op, backoff.WithContext(b, ctx), func(err error, wait time.Duration) {
+		log.Warn(msg, zap.Error(err), zap.Duration("wait", wait))
+	})
+}
+
+// waitForDatabase blocks until the database answers (a worker may start before it does).
+func waitForDatabase(ctx context.Context, log *zap.Logger, pool *pgxpool.Pool) error {
+	err := retryForever(ctx, log, "database unreachable; retrying", func() error { return pool.Ping(ctx) })
+	if err != nil {
+		return fmt.Errorf("wait for database: %w", err)
+	}
+	return nil
+}
+
 // startRiver starts the client, retrying with backoff while the database is unreachable (River's Start
 // fails then), until ctx ends.
 func startRiver(ctx context.Context, log *zap.Logger, pool *pgxpool.Pool, cfg *river.Config) (*river.Client[pgx.Tx], error) {
@@ -78,12 +97,7 @@ func startRiver(ctx context.Context, log *zap.Logger, pool *pgxpool.Pool, cfg *r
 	if err != nil {
 		return nil, fmt.Errorf("river client: %w", err)
 	}
-	b := backoff.NewExponentialBackOff()
-	b.InitialInterval, b.MaxInterval, b.MaxElapsedTime = 500*time.Millisecond, 15*time.Second, 0
-	err = backoff.RetryNotify(func() error { return rc.Start(ctx) }, backoff.WithContext(b, ctx), func(err error, wait time.Duration) {
-		log.Warn("river start failed; retrying", zap.Error(err), zap.Duration("wait", wait))
-	})
-	if err != nil {
+	if err := retryForever(ctx, log, "river start failed; retrying", func() error { return rc.Start(ctx) }); err != nil {
 		return nil, fmt.Errorf("start river: %w", err)
 	}
 	return rc, nil

@@ -17,8 +17,14 @@ func cmdWorker() *command {
 	return &command{
 		summary: "run the River workers (plan, reply, post, collect_analytics, learn, sweeps) until SIGTERM; a second signal stops hard",
 		run: func(ctx context.Context, m *Main, e *env, _ any, _ []string) error {
-			pool, err := e.db(ctx, m)
+			pool, err := e.lazyDB(ctx, m)
 			if err != nil {
+				return err
+			}
+			if err := waitForDatabase(ctx, e.log, pool); err != nil {
+				if ctx.Err() != nil {
+					return nil // stopped while waiting
+				}
 				return err
 			}
 			return runWorker(ctx, m, e, pool, func() { m.markReady("") })
