@@ -49,8 +49,10 @@ func runWorker(ctx context.Context, m *Main, e *env, pool *pgxpool.Pool, started
 }
 
 type simOpts struct {
-	addr  string
-	scale float64
+	addr          string
+	scale         float64
+	postsPer15Min int
+	postsPerDay   int
 }
 
 func cmdSim() *command {
@@ -61,6 +63,8 @@ func cmdSim() *command {
 			o := &simOpts{}
 			fs.StringVar(&o.addr, "addr", "127.0.0.1:8090", "listen address")
 			fs.Float64Var(&o.scale, "time-scale", 1, "simulated seconds per wall second (3600: an hour of audience growth per second)")
+			fs.IntVar(&o.postsPer15Min, "posts-per-15min", 0, "per-user posting limit per 15 minutes (0: X's 100)")
+			fs.IntVar(&o.postsPerDay, "posts-per-day", 0, "per-user posting limit per 24 hours (0: the simulator's default)")
 			return o
 		},
 		run: func(ctx context.Context, m *Main, e *env, opts any, _ []string) error {
@@ -77,6 +81,7 @@ func cmdSim() *command {
 			simCfg := xsim.Config{
 				ConsumerKey: cfg.XAPIKey, ConsumerSecret: cfg.XAPISecret, AccessToken: cfg.XAccessToken,
 				AccessTokenSecret: cfg.XAccessTokenSecret, BearerToken: cfg.XBearerToken,
+				PostsPer15Min: o.postsPer15Min, PostsPerDay: o.postsPerDay,
 			}
 			if o.scale != 1 {
 				simCfg.Clock = xsim.ScaledClock{Origin: time.Now(), Factor: o.scale}
