@@ -270,9 +270,9 @@ func (w *PostWorker) findOnTimeline(ctx context.Context, d *store.Decision, acct
 	if acct.XUserID == "" {
 		return nil, fmt.Errorf("reconcile decision %s: account %d has no X user id yet", d.DecisionID, acct.ID)
 	}
-	callCtx, cancel := context.WithTimeout(ctx, w.d.Config.XCallTimeout)
-	defer cancel()
-	posts, err := w.d.X.UserPosts(callCtx, acct.XUserID, xapi.TimelineQuery{StartTime: since.Add(-time.Minute), MaxResults: 100})
+	// A busy account may have posted more than a page since: follow the pages (each request has its own
+	// deadline in the client), up to X's own limit of the 3,200 most recent posts.
+	posts, err := w.d.X.UserPosts(ctx, acct.XUserID, xapi.TimelineQuery{StartTime: since.Add(-time.Minute), MaxResults: 100, MaxPages: 32})
 	if err != nil {
 		return nil, fmt.Errorf("reconcile decision %s: read timeline: %w", d.DecisionID, err)
 	}

@@ -236,6 +236,28 @@ func TestPostDuplicateReconciled(t *testing.T) {
 	require.Equal(t, 1, b.simPostsWithText(t, honestTexts[4]))
 }
 
+// The earlier attempt's post is found even when more than a page of newer posts followed it.
+func TestPostDuplicateReconciledOnBusyTimeline(t *testing.T) {
+	t.Parallel()
+	b := setup(t, testOpts{simConfig: func(c *xsim.Config) { c.PostsPer15Min = 1000 }})
+	ctx := context.Background()
+	dec := b.queueDecision(t, honestTexts[4], nil)
+	b.clock.Advance(time.Minute)
+	_, err := b.x.CreatePost(ctx, honestTexts[4], "")
+	require.NoError(t, err)
+	for i := 0; i < 130; i++ {
+		b.clock.Advance(time.Second)
+		_, err := b.x.CreatePost(ctx, sprintf("Unrelated post number %d about something else entirely.", i), "")
+		require.NoError(t, err)
+	}
+
+	res, err := work(t, b, b.postWorker(), jobs.PostArgs{DecisionID: dec.DecisionID}, nil)
+	require.NoError(t, err)
+	require.Equal(t, river.EventKindJobCompleted, res.EventKind)
+	require.Equal(t, store.StatusPosted, b.decision(t, dec.DecisionID).Status)
+	require.Equal(t, 1, b.simPostsWithText(t, honestTexts[4]))
+}
+
 // A duplicate of a post made before this decision existed is not ours: failed, never re-sent.
 func TestPostDuplicateFailed(t *testing.T) {
 	t.Parallel()
