@@ -1,8 +1,10 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 
 	"golang.org/x/sync/errgroup"
@@ -15,8 +17,14 @@ import (
 func cmdDev() *command {
 	return &command{
 		summary:     "migrate, then run web and the workers in one process in shadow mode (the local demo)",
+		usage:       "[--addr host:port]",
 		devDefaults: true,
-		run: func(ctx context.Context, m *Main, e *env, _ any, _ []string) error {
+		flags: func(fs *flag.FlagSet) any {
+			o := &webOpts{}
+			fs.StringVar(&o.addr, "addr", "", "listen address (default 127.0.0.1:$PORT, this machine only)")
+			return o
+		},
+		run: func(ctx context.Context, m *Main, e *env, opts any, _ []string) error {
 			if e.cfg.Mode != config.ModeShadow {
 				return &ExitError{Code: 2, Msg: "config: MODE=" + string(e.cfg.Mode) + ": xbot dev runs in shadow mode only"}
 			}
@@ -40,7 +48,7 @@ func cmdDev() *command {
 				case <-ctx.Done():
 					return nil
 				}
-				return serveWeb(ctx, m, e, e.pool, "")
+				return serveWeb(ctx, m, e, cmp.Or(opts.(*webOpts).addr, fmt.Sprintf("127.0.0.1:%d", e.cfg.Port)))
 			})
 			err = g.Wait()
 			if errors.Is(err, context.Canceled) {

@@ -154,11 +154,6 @@ func TestMigrateTwiceThenWebIsReady(t *testing.T) {
 	require.Equal(t, http.StatusOK, code, body)
 	code, body = get(t, base+"/readyz")
 	require.Equal(t, http.StatusOK, code, body)
-	code, body = get(t, base+"/riverui/")
-	require.Equal(t, http.StatusOK, code)
-	require.Contains(t, body, "<html")
-	code, body = get(t, base+"/riverui/api/queues")
-	require.Equal(t, http.StatusOK, code, body)
 	code, body = get(t, base+"/api/metrics")
 	require.Equal(t, http.StatusOK, code, body)
 	var m map[string]any

@@ -112,6 +112,13 @@ type Config struct {
 	Port      int
 	LogFormat string // json | console
 	LogLevel  string // debug | info | warn | error
+
+	// Web server and operations (README "Operating xbot").
+	RiverUIUser     string
+	RiverUIPassword string // empty: River UI and state-changing endpoints are off
+	MetricsToken    string // empty: /metrics and /api/metrics are open
+	RequireApproval bool
+	OTLPEndpoint    string // OTEL_EXPORTER_OTLP_ENDPOINT; empty: no OTLP export
 }
 
 // Error is a configuration error: one bad variable and what is allowed.
@@ -135,7 +142,7 @@ type Defaults struct {
 var secretNames = map[string]bool{
 	"OPENAI_API_KEY": true, "X_API_KEY": true, "X_API_SECRET": true, "X_ACCESS_TOKEN": true,
 	"X_ACCESS_TOKEN_SECRET": true, "X_BEARER_TOKEN": true, "X_OAUTH2_CLIENT_ID": true,
-	"X_OAUTH2_ACCESS_TOKEN": true, "X_OAUTH2_REFRESH_TOKEN": true,
+	"X_OAUTH2_ACCESS_TOKEN": true, "X_OAUTH2_REFRESH_TOKEN": true, "RIVERUI_PASSWORD": true, "METRICS_TOKEN": true,
 }
 
 // IsSecret reports whether the variable's value must never be shown.
@@ -145,7 +152,7 @@ func IsSecret(name string) bool { return secretNames[name] }
 func (c *Config) Secrets() []string {
 	var out []string
 	for _, s := range []string{c.OpenAIAPIKey, c.XAPIKey, c.XAPISecret, c.XAccessToken, c.XAccessTokenSecret,
-		c.XBearerToken, c.XOAuth2AccessToken, c.XOAuth2RefreshToken} {
+		c.XBearerToken, c.XOAuth2AccessToken, c.XOAuth2RefreshToken, c.RiverUIPassword, c.MetricsToken, databasePassword(c.DatabaseURL)} {
 		if s != "" {
 			out = append(out, s)
 		}
@@ -262,6 +269,15 @@ func Parse(lookup func(string) (string, bool), d Defaults) (*Config, error) {
 	c.LogFormat = p.enum("LOG_FORMAT", cmp.Or(d.LogFormat, "json"), "json", "console")
 	c.LogLevel = p.enum("LOG_LEVEL", "info", "debug", "info", "warn", "error")
 
+	c.RiverUIUser = p.str("RIVERUI_USER", "admin")
+	c.RiverUIPassword = p.str("RIVERUI_PASSWORD", "")
+	c.MetricsToken = p.str("METRICS_TOKEN", "")
+	c.RequireApproval = p.boolean("REQUIRE_APPROVAL", false)
+	c.OTLPEndpoint = p.str("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+	if c.OTLPEndpoint != "" {
+		p.check("OTEL_EXPORTER_OTLP_ENDPOINT", c.OTLPEndpoint, isHTTPURL, "an http(s) URL such as http://otel-collector:4318")
+	}
+
 	if p.err != nil {
 		return nil, p.err
 	}
@@ -297,6 +313,9 @@ func (p *parser) fail(name, value, allowed string) {
 	}
 	if IsSecret(name) {
 		value = "[redacted]"
+	}
+	if name == "DATABASE_URL" {
+		value = RedactDatabaseURL(value)
 	}
 	p.err = &Error{Name: name, Value: value, Allowed: allowed}
 }
@@ -466,4 +485,27 @@ func (p *parser) price(model string) Price {
 		p.fail("OPENAI_MODEL", model, fmt.Sprintf("a model with a known price (gpt-4o-mini, gpt-4o) or set %s_INPUT and %s_OUTPUT", base, base))
 	}
 	return Price{InputPerM: in, OutputPerM: out}
+}
+
+// passwordInURL matches a URL's user-info password (scheme://user:PASSWORD@); passwordParam a password
+// given as a key=value DSN or query parameter.
+var (
+	passwordInURL = regexp.MustCompile(`(://[^/@:]*:).*@`)
+	passwordParam = regexp.MustCompile(`(?i)(password=)('[^']*'|[^&\s]*)`)
+)
+
+// RedactDatabaseURL replaces the password in a connection string (URL or key=value form) with [redacted].
+func RedactDatabaseURL(v string) string {
+	v = passwordInURL.ReplaceAllString(v, "${1}[redacted]@")
+	return passwordParam.ReplaceAllString(v, "${1}[redacted]")
+}
+
+// databasePassword is the password in a postgres:// URL, if any.
+func databasePassword(v string) string {
+	u, err := url.Parse(v)
+	if err != nil || u.User == nil {
+		return ""
+	}
+	pw, _ := u.User.Password()
+	return pw
 }

@@ -73,3 +73,36 @@ func TestPurposeLimitsAndLists(t *testing.T) {
 	require.Equal(t, []string{"a", "b", "c"}, c.ContentTopics)
 	require.Equal(t, "demo", c.XHandle)
 }
+
+func TestDatabaseURLPasswordRedactedInError(t *testing.T) {
+	t.Parallel()
+	for _, bad := range []string{
+		"mysql://app:hunter2pw@db:5432/xbot",
+		"postgres://app:hunter2pw@db:5432/xbot\x7f",
+		"host=db user=app password=hunter2pw dbname=xbot",
+		"postgres://app:p@ss hunter2pw@db/xbot?sslmode=x\x7f",
+	} {
+		_, err := parse(map[string]string{"DATABASE_URL": bad})
+		var ce *config.Error
+		require.True(t, errors.As(err, &ce), bad)
+		require.NotContains(t, err.Error(), "hunter2pw")
+		require.Contains(t, err.Error(), "[redacted]")
+		require.Contains(t, err.Error(), "config: DATABASE_URL=")
+	}
+	require.Equal(t, "postgres://postgres@localhost:5432/xbot", config.RedactDatabaseURL("postgres://postgres@localhost:5432/xbot"))
+}
+
+func TestOperatingSettings(t *testing.T) {
+	t.Parallel()
+	c, err := parse(nil)
+	require.NoError(t, err)
+	require.Equal(t, "admin", c.RiverUIUser)
+	require.Empty(t, c.RiverUIPassword)
+	require.False(t, c.RequireApproval)
+	c, err = parse(map[string]string{"RIVERUI_PASSWORD": "pw1", "METRICS_TOKEN": "tok1", "DATABASE_URL": "postgres://u:dbpw@h/x",
+		"REQUIRE_APPROVAL": "true", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel:4318"})
+	require.NoError(t, err)
+	require.ElementsMatch(t, []string{"pw1", "tok1", "dbpw"}, c.Secrets())
+	require.True(t, c.RequireApproval)
+	require.Equal(t, "http://otel:4318", c.OTLPEndpoint)
+}

@@ -42,7 +42,7 @@ func NewLogger(w io.Writer, cfg LogConfig) (*zap.Logger, error) {
 		return nil, fmt.Errorf("log format %q: json or console", cfg.Format)
 	}
 	core := zapcore.NewCore(encoder, zapcore.Lock(zapcore.AddSync(w)), level)
-	return zap.New(core), nil
+	return zap.New(newUniqueFields(core)), nil
 }
 
 // Time formats t as the design's log lines do: RFC3339, UTC, seconds precision.
