@@ -1,7 +1,6 @@
 package workers
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -58,37 +57,54 @@ type Config struct {
 	XCircuitCooldown time.Duration
 }
 
-func (c Config) withDefaults() Config {
-	c.Backend = cmp.Or(c.Backend, "simulator")
-	c.PostsPerPlan = cmp.Or(c.PostsPerPlan, 3)
-	c.PlanInterval = cmp.Or(c.PlanInterval, time.Hour)
-	c.MaxPostsPerDay = cmp.Or(c.MaxPostsPerDay, 12)
-	c.QueuedMaxAge = cmp.Or(c.QueuedMaxAge, 24*time.Hour)
-	if c.AccountTZ == nil {
-		c.AccountTZ = time.UTC
-	}
-	c.MaxTokensPerPost = cmp.Or(c.MaxTokensPerPost, 300)
-	c.ReplyInterval = cmp.Or(c.ReplyInterval, 30*time.Minute)
-	c.AnalyticsDelay = cmp.Or(c.AnalyticsDelay, 4*time.Hour)
-	c.LearnMinOutcomes = cmp.Or(c.LearnMinOutcomes, 5)
-	c.LearnPeriod = cmp.Or(c.LearnPeriod, time.Minute)
-	c.LearnDiscount = cmp.Or(c.LearnDiscount, 0.97)
-	c.PostingSnooze = cmp.Or(c.PostingSnooze, 5*time.Minute)
-	c.PostMaxAttempts = cmp.Or(c.PostMaxAttempts, 4)
-	c.SweepInterval = cmp.Or(c.SweepInterval, time.Minute)
-	c.XCallTimeout = cmp.Or(c.XCallTimeout, 20*time.Second)
-	c.XCircuitCooldown = cmp.Or(c.XCircuitCooldown, 15*time.Minute)
-	return c
-}
-
+// validate refuses values no configuration can mean. Defaults live in internal/config only: the workers take
+// every value as given, so a zero here is either allowed (PlanWindow, MinPostSpacing, AnalyticsDelay,
+// XReconcileGrace, RepliesPerHour/Day) or an error, never silently replaced.
 func (c Config) validate() error {
+	positive := []struct {
+		name string
+		v    time.Duration
+	}{
+		{"plan interval", c.PlanInterval}, {"queued max age", c.QueuedMaxAge}, {"reply interval", c.ReplyInterval},
+		{"learn period", c.LearnPeriod}, {"posting snooze", c.PostingSnooze}, {"sweep interval", c.SweepInterval},
+		{"x call timeout", c.XCallTimeout}, {"x circuit cooldown", c.XCircuitCooldown},
+	}
+	for _, p := range positive {
+		if p.v <= 0 {
+			return fmt.Errorf("workers config: %s %s: must be positive", p.name, p.v)
+		}
+	}
+	nonNegative := []struct {
+		name string
+		v    time.Duration
+	}{
+		{"plan window", c.PlanWindow}, {"min post spacing", c.MinPostSpacing}, {"analytics delay", c.AnalyticsDelay},
+		{"x reconcile grace", c.XReconcileGrace},
+	}
+	for _, p := range nonNegative {
+		if p.v < 0 {
+			return fmt.Errorf("workers config: %s %s: must not be negative", p.name, p.v)
+		}
+	}
 	switch {
 	case c.Backend != "x" && c.Backend != "simulator":
 		return fmt.Errorf("workers config: backend %q: x or simulator", c.Backend)
+	case c.AccountTZ == nil:
+		return errors.New("workers config: account time zone is required")
 	case len(c.Topics) == 0 || len(c.Formats) == 0 || len(c.Hooks) == 0:
 		return errors.New("workers config: topics, formats and hooks must not be empty")
+	case c.PostsPerPlan < 1 || c.MaxPostsPerDay < 1 || c.MaxTokensPerPost < 1 || c.PostMaxAttempts < 1 || c.LearnMinOutcomes < 1:
+		return fmt.Errorf("workers config: posts per plan %d, max posts per day %d, max tokens per post %d, post max attempts %d, learn min outcomes %d: each at least 1",
+			c.PostsPerPlan, c.MaxPostsPerDay, c.MaxTokensPerPost, c.PostMaxAttempts, c.LearnMinOutcomes)
+	case c.RepliesPerHour < 0 || c.RepliesPerDay < 0:
+		return fmt.Errorf("workers config: replies per hour %d, per day %d: must not be negative", c.RepliesPerHour, c.RepliesPerDay)
 	case c.LearnDiscount <= 0 || c.LearnDiscount > 1:
 		return fmt.Errorf("workers config: learn discount %g: in (0, 1]", c.LearnDiscount)
+	}
+	for _, f := range c.AnalyticsFollowups {
+		if f <= 0 {
+			return fmt.Errorf("workers config: analytics follow-up %s: must be positive", f)
+		}
 	}
 	return nil
 }
@@ -122,7 +138,6 @@ type Deps struct {
 
 // Register validates deps and adds every worker to ws.
 func Register(ws *river.Workers, d *Deps) error {
-	d.Config = d.Config.withDefaults()
 	if err := d.Config.validate(); err != nil {
 		return err
 	}
@@ -161,9 +176,8 @@ func Register(ws *river.Workers, d *Deps) error {
 }
 
 // PeriodicJobs are the leader's schedules. Each insert carries its period and is unique by it, so a new
-// leader running on start never doubles a period's job.
+// leader running on start never doubles a period's job. cfg must have passed Register's validation.
 func PeriodicJobs(cfg Config, accountID int64, now func() time.Time) []*river.PeriodicJob {
-	cfg = cfg.withDefaults()
 	periodic := func(interval time.Duration, id string, build func(period string) (river.JobArgs, *river.InsertOpts)) *river.PeriodicJob {
 		return river.NewPeriodicJob(river.PeriodicInterval(interval), func() (river.JobArgs, *river.InsertOpts) {
 			return build(jobs.Period(now(), interval))

@@ -6,6 +6,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/xbot/xbot/internal/llm"
 	"github.com/xbot/xbot/internal/telemetry"
 )
 
@@ -23,6 +24,10 @@ func logGateBlocked(log *zap.Logger, gateName, decisionID, reason string) {
 
 func logQuota(log *zap.Logger, prefix string) {
 	log.Warn(fmt.Sprintf("[%s] OpenAI insufficient_quota → not queueing", prefix))
+}
+
+func logUnusable(log *zap.Logger, prefix string, err *llm.OutputError) {
+	log.Warn(fmt.Sprintf("[%s] ⚠️ LLM answer unusable → not queueing reason=%s", prefix, err.Error()), zap.String("reason", err.Error()))
 }
 
 func logBudget(log *zap.Logger, spent, cap float64) {

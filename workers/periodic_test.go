@@ -13,15 +13,29 @@ import (
 	"github.com/xbot/xbot/jobs"
 )
 
-// runLeader starts a River client on the test's schema with the periodic jobs and waits until it has
-// inserted them (it works no queue of ours, so they stay put); it is stopped before returning.
-func (b *testBundle) runLeader(t *testing.T, until func() bool) {
+// leaderCanaryArgs is a test-only periodic job the leader inserts on start after xbot's own, never unique:
+// River inserts every run-on-start job of a leader in one transaction, so once a new canary row is visible,
+// that leader's inserts (or its skips as duplicates) are committed. Nothing works its kind.
+type leaderCanaryArgs struct {
+	Leader int `json:"leader"`
+}
+
+func (leaderCanaryArgs) Kind() string { return "test_leader_canary" }
+
+// runLeader starts a River client on the test's schema with the periodic jobs, waits until its run-on-start
+// batch is committed (its canary row appears), and stops it. It works no queue of ours, so the jobs stay put.
+func (b *testBundle) runLeader(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
+	canaries := b.count(t, `SELECT count(*) FROM river_job WHERE kind = 'test_leader_canary'`)
+	periodic := append(PeriodicJobs(b.deps.Config, b.acct.ID, b.clock.Now),
+		river.NewPeriodicJob(river.PeriodicInterval(24*time.Hour), func() (river.JobArgs, *river.InsertOpts) {
+			return leaderCanaryArgs{Leader: canaries + 1}, &river.InsertOpts{Queue: "idle"}
+		}, &river.PeriodicJobOpts{RunOnStart: true}))
 	c, err := river.NewClient(b.driver, &river.Config{
-		Logger: slog.New(slog.DiscardHandler), Workers: b.rcfg.Workers,
+		Logger: slog.New(slog.DiscardHandler), Workers: b.rcfg.Workers, SkipUnknownJobCheck: true,
 		Queues:       map[string]river.QueueConfig{"idle": {MaxWorkers: 1}},
-		PeriodicJobs: PeriodicJobs(b.deps.Config, b.acct.ID, b.clock.Now),
+		PeriodicJobs: periodic,
 	})
 	require.NoError(t, err)
 	require.NoError(t, c.Start(ctx))
@@ -30,29 +44,26 @@ func (b *testBundle) runLeader(t *testing.T, until func() bool) {
 		defer cancel()
 		require.NoError(t, c.Stop(stopCtx))
 	}()
-	require.Eventually(t, until, 30*time.Second, 50*time.Millisecond)
-	time.Sleep(200 * time.Millisecond) // let the enqueuer finish its batch
+	require.Eventually(t, func() bool {
+		return b.count(t, `SELECT count(*) FROM river_job WHERE kind = 'test_leader_canary'`) == canaries+1
+	}, 60*time.Second, 20*time.Millisecond, "the leader's run-on-start inserts never committed")
 }
 
 // A new leader that runs the periodic jobs on start in the same period inserts nothing new; a manual
-// insert always does.
+// insert always does. Periods come from the test's clock, so the wall clock crossing an hour changes nothing.
 func TestPeriodicJobsUniqueByPeriod(t *testing.T) {
 	t.Parallel()
 	b := setup(t, testOpts{})
 	ctx := context.Background()
+	kinds := []string{"plan", "reply", "post_sweep", "analytics_sweep", "learn"}
 
-	inserted := func() bool {
-		return b.count(t, `SELECT count(*) FROM river_job WHERE kind IN ('plan', 'reply', 'post_sweep', 'analytics_sweep', 'learn')`) >= 5
-	}
-	b.runLeader(t, inserted)
-	b.runLeader(t, func() bool { // a new leader, on start: its inserts are skipped as duplicates
-		var n int
-		require.NoError(t, b.pool.QueryRow(ctx, `SELECT count(*) FROM river_leader`).Scan(&n))
-		return n == 1
-	})
-	time.Sleep(500 * time.Millisecond)
-	for _, kind := range []string{"plan", "reply", "post_sweep", "analytics_sweep", "learn"} {
+	b.runLeader(t)
+	for _, kind := range kinds {
 		require.Equal(t, 1, b.count(t, `SELECT count(*) FROM river_job WHERE kind = $1`, kind), kind)
+	}
+	b.runLeader(t) // a new leader, on start: its inserts are skipped as duplicates
+	for _, kind := range kinds {
+		require.Equal(t, 1, b.count(t, `SELECT count(*) FROM river_job WHERE kind = $1`, kind), "%s after a second leader", kind)
 	}
 	var period string
 	require.NoError(t, b.pool.QueryRow(ctx, `SELECT args->>'period' FROM river_job WHERE kind = 'plan'`).Scan(&period))
@@ -67,10 +78,11 @@ func TestPeriodicJobsUniqueByPeriod(t *testing.T) {
 	}
 	require.Equal(t, 3, b.count(t, `SELECT count(*) FROM river_job WHERE kind = 'plan'`))
 
-	// The next period's insert is a new job.
+	// The next period's insert is a new job, one per kind whose period changed.
 	b.clock.Advance(b.deps.Config.PlanInterval)
-	b.runLeader(t, func() bool { return b.count(t, `SELECT count(*) FROM river_job WHERE kind = 'plan'`) == 4 })
+	b.runLeader(t)
 	require.Equal(t, 4, b.count(t, `SELECT count(*) FROM river_job WHERE kind = 'plan'`))
+	require.Equal(t, 2, b.count(t, `SELECT count(*) FROM river_job WHERE kind = 'reply'`))
 }
 
 // learn inserted by collect_analytics is unique by the next learn period: many outcomes stored in one

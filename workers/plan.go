@@ -99,11 +99,17 @@ func (w *PlanWorker) Work(ctx context.Context, job *river.Job[jobs.PlanArgs]) er
 }
 
 // llmFailure maps LLM errors to River outcomes for plan (and reply): quota and budget complete the job with
-// nothing queued; retryable errors snooze for the server's hint; anything else is retried.
+// nothing queued; an answer that was paid for but cannot be used (refused, truncated, off-schema) also
+// completes it, since a retry would pay again for the same answer; retryable errors snooze for the server's
+// hint; anything else is retried.
 func llmFailure(log *zap.Logger, prefix string, err error) error {
 	var budget *llm.BudgetExhaustedError
 	var retry *llm.RetryableError
+	var unusable *llm.OutputError
 	switch {
+	case errors.As(err, &unusable):
+		logUnusable(log, prefix, unusable)
+		return nil
 	case errors.Is(err, llm.ErrQuotaExhausted), errors.Is(err, llm.ErrCircuitOpen):
 		logQuota(log, prefix)
 		return nil

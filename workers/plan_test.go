@@ -206,6 +206,27 @@ func TestPlanPacingSpacing(t *testing.T) {
 	}
 }
 
+// A post already on X pushes new plans by MIN_POST_SPACING from the time it was posted (not from when it
+// was scheduled): a plan made five minutes after a post starts fifteen minutes later.
+func TestPlanPacingSpacingFromPostedItems(t *testing.T) {
+	t.Parallel()
+	b := setup(t, testOpts{cfg: func(c *Config) { c.MinPostSpacing = 20 * time.Minute; c.MaxPostsPerDay = 100 }})
+	b.llm.Enqueue(postsAnswer(honestTexts[0], honestTexts[1], honestTexts[2]))
+	now := b.clock.Now()
+	posted := b.queueDecision(t, honestTexts[3], func(d *store.Decision) { d.ScheduledAt = now.Add(-time.Hour) })
+	_, err := b.pool.Exec(context.Background(), `UPDATE content_metadata SET status = 'posted', tweet_id = '1', posted_at = $2
+		WHERE decision_id = $1`, posted.DecisionID, now.Add(-5*time.Minute))
+	require.NoError(t, err)
+
+	_, err = work(t, b, b.planWorker(), jobs.PlanArgs{AccountID: b.acct.ID}, nil)
+	require.NoError(t, err)
+	var first time.Time
+	require.NoError(t, b.pool.QueryRow(context.Background(),
+		`SELECT min(scheduled_at) FROM content_metadata WHERE status = 'queued'`).Scan(&first))
+	require.Equal(t, now.Add(15*time.Minute).UTC(), first.UTC(), "the first new post waits MIN_POST_SPACING after the posted one")
+	require.Equal(t, 3, b.count(t, `SELECT count(*) FROM content_metadata WHERE status = 'queued'`))
+}
+
 func TestPlanPacingDailyCap(t *testing.T) {
 	t.Parallel()
 	b := setup(t, testOpts{cfg: func(c *Config) { c.MaxPostsPerDay = 2 }})
@@ -218,4 +239,47 @@ func TestPlanPacingDailyCap(t *testing.T) {
 	require.Equal(t, 2, b.count(t, `SELECT count(*) FROM content_metadata WHERE status = 'skipped' AND skip_reason = 'daily_cap'`))
 	require.Len(t, b.jobsOf(t, "post"), 1)
 	require.Empty(t, b.linesWithPrefix("[GATE_CHAIN]"), "the daily cap is pacing, not a gate")
+}
+
+// badAnswers are the LLM answers that are paid for but unusable: a refusal, JSON cut off mid-answer, and an
+// answer stopped at max_tokens (finish_reason length, usage at the cap).
+func badAnswers() map[string]struct {
+	resp llmtest.Response
+	code string
+} {
+	posts := map[string]any{"posts": []map[string]string{{"text": honestTexts[0]}, {"text": honestTexts[1]}, {"text": honestTexts[2]}}}
+	return map[string]struct {
+		resp llmtest.Response
+		code string
+	}{
+		"refusal":   {llmtest.Refusal("I can't help with that."), "refusal"},
+		"truncated": {llmtest.TruncatedJSON(posts), "invalid_output"},
+		"length":    {llmtest.MaxTokensCut(posts), "invalid_output"},
+	}
+}
+
+// A plan whose LLM answer is unusable completes with nothing queued: one call paid for, not one per River
+// attempt. The next period's plan asks again.
+func TestPlanUnusableAnswerIsPaidOnce(t *testing.T) {
+	t.Parallel()
+	for name, bad := range badAnswers() {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, testOpts{cfg: func(c *Config) { c.Live = true }})
+			b.llm.Enqueue(bad.resp)
+
+			res, err := work(t, b, b.planWorker(), jobs.PlanArgs{AccountID: b.acct.ID}, nil)
+			require.NoError(t, err)
+			require.Equal(t, river.EventKindJobCompleted, res.EventKind, "no retry pays for the same answer again")
+			require.Equal(t, 1, b.llm.Requests())
+			require.Zero(t, b.count(t, `SELECT count(*) FROM content_metadata`))
+			require.Empty(t, b.jobsOf(t, "post"))
+			require.Equal(t, 1, b.count(t, `SELECT count(*) FROM api_usage WHERE purpose = 'content_generation' AND status = 'failed' AND error_code = $1`, bad.code))
+			require.Len(t, b.linesWithPrefix("[PLAN_JOB] ⚠️ LLM answer unusable → not queueing reason="), 1)
+			if name == "length" {
+				// Usage at the cap is charged as reported: max_tokens = POSTS_PER_PLAN × OPENAI_MAX_TOKENS.
+				require.Equal(t, 1, b.count(t, `SELECT count(*) FROM api_usage WHERE completion_tokens = $1`, 3*b.deps.Config.MaxTokensPerPost))
+			}
+		})
+	}
 }

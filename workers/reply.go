@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/xbot/xbot/internal/gate"
+	"github.com/xbot/xbot/internal/llm"
 	"github.com/xbot/xbot/internal/synth"
 	"github.com/xbot/xbot/internal/xapi"
 	"github.com/xbot/xbot/jobs"
@@ -138,7 +139,7 @@ func (w *ReplyWorker) replySystemPrompt() string {
 
 func (w *ReplyWorker) answer(ctx context.Context, log *zap.Logger, acct *store.Account, m xapi.Mention, status string) error {
 	d, cfg := w.d, w.d.Config
-	source, requestID, text := "real", "", ""
+	source, requestID, text, unusable := "real", "", "", ""
 	system := w.replySystemPrompt()
 	switch {
 	case d.Drafter != nil && (cfg.Live || d.LLMAvailable(ctx)):
@@ -147,39 +148,51 @@ func (w *ReplyWorker) answer(ctx context.Context, log *zap.Logger, acct *store.A
 			strings.NewReplacer("<mention>", "", "</mention>", "").Replace(m.Post.Text))
 		draft, err := d.Drafter.Draft(ctx, DraftRequest{Purpose: "reply_generation", RequestID: requestID, System: system,
 			User: user, N: 1, MaxTokens: cfg.MaxTokensPerPost})
-		if err != nil {
+		var outErr *llm.OutputError
+		switch {
+		case errors.As(err, &outErr):
+			// Paid for and unusable (refused, truncated, off-schema): the mention is stored skipped, so no
+			// later run pays to ask about it again.
+			logUnusable(log, "REPLY_JOB", outErr)
+			unusable = "llm: " + outErr.Error()
+		case err != nil:
 			return llmFailure(log, "REPLY_JOB", err)
-		}
-		if len(draft.Texts) == 0 {
+		case len(draft.Texts) == 0:
 			return fmt.Errorf("reply to %s: the LLM returned no text", m.Post.ID)
+		default:
+			text = draft.Texts[0]
 		}
-		text = draft.Texts[0]
 	case !cfg.Live:
 		source, text = "synthetic", synth.Reply(d.Rand(), m.Author.Username)
 	default:
 		log.Warn("[REPLY_JOB] no LLM available in live mode → not queueing")
 		return nil
 	}
-	verdicts, err := d.Gate.Check(ctx, acct.ID, []gate.Candidate{{
-		Text: text, AllowedHandles: []string{m.Author.Username}, PromptEcho: []string{system, cfg.Voice},
-	}})
-	if err != nil {
-		return fmt.Errorf("reply to %s: gate: %w", m.Post.ID, err)
-	}
 	dec := &store.Decision{
 		DecisionID: uuid.NewString(), AccountID: acct.ID, DecisionType: "reply", Content: text, GenerationSource: source,
 		Status: status, ScheduledAt: d.Now(), TargetTweetID: m.Post.ID, TargetUsername: m.Author.Username,
 		LLMRequestID: requestID, Topic: "reply", ArmPropensities: map[string]float64{},
 	}
-	score := verdicts[0].QualityScore
-	dec.QualityScore = &score
-	if !verdicts[0].Passed {
-		dec.Status, dec.SkipReason = store.StatusSkipped, verdicts[0].SkipReason()
+	verdicts := []gate.Verdict{{Passed: true}}
+	if unusable != "" {
+		dec.Status, dec.SkipReason = store.StatusSkipped, unusable
+	} else {
+		var err error
+		if verdicts, err = d.Gate.Check(ctx, acct.ID, []gate.Candidate{{
+			Text: text, AllowedHandles: []string{m.Author.Username}, PromptEcho: []string{system, cfg.Voice},
+		}}); err != nil {
+			return fmt.Errorf("reply to %s: gate: %w", m.Post.ID, err)
+		}
+		score := verdicts[0].QualityScore
+		dec.QualityScore = &score
+		if !verdicts[0].Passed {
+			dec.Status, dec.SkipReason = store.StatusSkipped, verdicts[0].SkipReason()
+		}
 	}
 	hb := dec.ScheduledAt.In(cfg.AccountTZ).Hour()
 	dec.HourBucket = &hb
 	inserted := false
-	err = d.inTx(ctx, func(tx pgx.Tx) error {
+	err := d.inTx(ctx, func(tx pgx.Tx) error {
 		ok, err := d.Store.InsertReply(ctx, tx, dec)
 		if err != nil || !ok {
 			return err
@@ -197,6 +210,8 @@ func (w *ReplyWorker) answer(ctx context.Context, log *zap.Logger, acct *store.A
 	switch {
 	case !inserted:
 		// another run answered this mention first
+	case unusable != "":
+		// logged above
 	case dec.Status == store.StatusSkipped:
 		logGateBlocked(log, verdicts[0].Gate, dec.DecisionID, verdicts[0].Reason)
 	case dec.Status == store.StatusQueued && source == "real":

@@ -156,6 +156,31 @@ func TestReplyRespectsRepliesPerHour(t *testing.T) {
 	require.Equal(t, 4, b.count(t, `SELECT count(DISTINCT target_tweet_id) FROM content_metadata`))
 }
 
+// REPLIES_PER_DAY caps replies across hours: with room left in every hour, the day's cap still holds.
+func TestReplyRespectsRepliesPerDay(t *testing.T) {
+	t.Parallel()
+	b := setup(t, testOpts{cfg: func(c *Config) { c.RepliesPerHour, c.RepliesPerDay = 2, 3 }})
+	b.llm.Script(obedientModel)
+	b.otherPost(t, devon, "@xbot_sim what's the first metric you watch when a job queue starts backing up?")
+	b.otherPost(t, maria, "@xbot_sim loved the post on retries. Do you back off or snooze when an API rate limits you?")
+	b.otherPost(t, olivia, "@xbot_sim any tips for someone starting out with Postgres-backed job queues?")
+	b.otherPost(t, sam, "@xbot_sim how do you decide what to write about each day?")
+	queued := func() int { return b.count(t, `SELECT count(*) FROM content_metadata WHERE status = 'queued'`) }
+
+	_, err := work(t, b, b.replyWorker(), jobs.ReplyArgs{AccountID: b.acct.ID}, nil)
+	require.NoError(t, err)
+	require.Equal(t, 2, queued(), "the hour's cap")
+	b.clock.Advance(time.Hour + time.Minute)
+	_, err = work(t, b, b.replyWorker(), jobs.ReplyArgs{AccountID: b.acct.ID}, nil)
+	require.NoError(t, err)
+	require.Equal(t, 3, queued(), "a new hour, but only one reply left in the day")
+	b.clock.Advance(time.Hour + time.Minute)
+	_, err = work(t, b, b.replyWorker(), jobs.ReplyArgs{AccountID: b.acct.ID}, nil)
+	require.NoError(t, err)
+	require.Equal(t, 3, b.count(t, `SELECT count(*) FROM content_metadata`), "the day's cap is spent")
+	require.Equal(t, 3, b.llm.Requests(), "no LLM call once the day's cap is spent")
+}
+
 // Search hits become drafts for a person: pending_approval, no post job.
 func TestReplySearchHitsArePendingApproval(t *testing.T) {
 	t.Parallel()
@@ -186,4 +211,53 @@ func TestReplyMentionsRateLimited(t *testing.T) {
 	require.Equal(t, river.EventKindJobSnoozed, res.EventKind)
 	require.WithinDuration(t, b.clock.Now().Add(7*time.Minute), res.Job.ScheduledAt, time.Second)
 	require.Zero(t, b.llm.Requests())
+}
+
+// A reply whose LLM answer is unusable stores the mention as skipped (so no later run pays to ask again) and
+// goes on with the other mentions; the job completes.
+func TestReplyUnusableAnswerIsPaidOnce(t *testing.T) {
+	t.Parallel()
+	for name, bad := range badAnswers() {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, testOpts{cfg: func(c *Config) { c.Live = true }})
+			first := b.otherPost(t, devon, "@xbot_sim what's the first metric you watch when a job queue starts backing up?")
+			second := b.otherPost(t, maria, "@xbot_sim loved the post on retries. Do you back off or snooze when an API rate limits you?")
+			calls := 0
+			b.llm.Script(func(req llmtest.Request) llmtest.Response {
+				calls++
+				if calls == 1 {
+					return bad.resp
+				}
+				return obedientModel(req)
+			})
+
+			for range 2 {
+				res, err := work(t, b, b.replyWorker(), jobs.ReplyArgs{AccountID: b.acct.ID}, nil)
+				require.NoError(t, err)
+				require.Equal(t, river.EventKindJobCompleted, res.EventKind)
+			}
+			require.Equal(t, 2, b.llm.Requests(), "one call per mention, over two runs")
+			require.Equal(t, 1, b.count(t, `SELECT count(*) FROM api_usage WHERE purpose = 'reply_generation' AND status = 'failed' AND error_code = $1`, bad.code))
+			decs := map[string]*store.Decision{}
+			for _, d := range b.planned(t) {
+				decs[d.TargetTweetID] = d
+			}
+			require.Len(t, decs, 2)
+			var skipped, queued *store.Decision
+			for _, target := range []string{first, second} {
+				if decs[target].Status == store.StatusSkipped {
+					skipped = decs[target]
+				} else {
+					queued = decs[target]
+				}
+			}
+			require.NotNil(t, skipped)
+			require.NotNil(t, queued)
+			require.True(t, strings.HasPrefix(skipped.SkipReason, "llm: "), skipped.SkipReason)
+			require.Empty(t, b.jobsOfDecision(t, skipped.DecisionID))
+			require.Equal(t, store.StatusQueued, queued.Status)
+			require.Len(t, b.linesWithPrefix("[REPLY_JOB] ⚠️ LLM answer unusable → not queueing reason="), 1)
+		})
+	}
 }

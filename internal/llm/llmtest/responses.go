@@ -1,6 +1,7 @@
 package llmtest
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -56,5 +57,25 @@ func ServerError(status int) Response {
 // Slow answers after d.
 func Slow(d time.Duration, r Response) Response {
 	r.Delay = d
+	return r
+}
+
+// Refusal is the model declining: message.refusal set, content null, finish_reason stop.
+func Refusal(reason string) Response { return Response{Refusal: reason} }
+
+// TruncatedJSON is v's JSON cut off halfway, as a model that stops mid-answer sends it (finish_reason stop).
+func TruncatedJSON(v any) Response {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return Response{Content: fmt.Sprintf("llmtest: cannot marshal: %v", err)}
+	}
+	return Response{Content: string(b[:len(b)/2])}
+}
+
+// MaxTokensCut is an answer stopped at the request's max tokens: v's JSON cut off, finish_reason length,
+// and completion_tokens equal to the maximum the request allowed.
+func MaxTokensCut(v any) Response {
+	r := TruncatedJSON(v)
+	r.FinishReason, r.MaxUsage = "length", true
 	return r
 }
