@@ -5,7 +5,7 @@ BIN := bin/xbot
 # Every target that needs PostgreSQL asks scripts/db.sh for a URL that answers (see README).
 DB_URL = $$(scripts/db.sh)
 
-.PHONY: build run test test-short bench lint db chaos clean
+.PHONY: build run test test-short bench lint db chaos clean browser
 
 build:
 	$(GO) build -o $(BIN) ./cmd/xbot
@@ -16,8 +16,15 @@ db:
 run: build
 	@url=$(DB_URL) && DATABASE_URL="$$url" ./$(BIN) dev
 
-test:
+test: browser
 	@url=$(DB_URL) && DATABASE_URL="$$url" $(GO) test -race -count=1 -timeout 15m ./...
+
+# The status page's browser test needs Chromium: installed here when missing and running as root.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || command -v google-chrome >/dev/null 2>&1 || \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }; \
+	else echo "Chromium is missing: run 'sudo apt-get install -y chromium' (the status page's browser test fails without it)"; fi
 
 bench:
 	@url=$(DB_URL) && DATABASE_URL="$$url" $(GO) test -run '^$$' -bench . -benchmem -count=1 ./...

@@ -110,7 +110,7 @@ func newXClient(ctx context.Context, m *Main, e *env, st *store.Store) (*xapi.Cl
 		}
 		return xc, nil
 	}
-	sim, err := newSimulator(ctx, e, st, xsim.Config{})
+	sim, err := newSimulator(ctx, e, st, xsim.Config{Clock: e.simClock})
 	if err != nil {
 		return nil, err
 	}

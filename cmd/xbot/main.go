@@ -18,6 +18,7 @@ import (
 
 	"github.com/xbot/xbot/internal/config"
 	"github.com/xbot/xbot/internal/telemetry"
+	"github.com/xbot/xbot/internal/xsim"
 	"github.com/xbot/xbot/store"
 )
 
@@ -215,6 +216,8 @@ type env struct {
 	cfg  *config.Config
 	log  *zap.Logger
 	pool *pgxpool.Pool
+	// simClock is the built-in simulator's clock (xbot dev: accelerated); nil: the wall clock.
+	simClock xsim.Clock
 }
 
 // db opens the pool once, checking that the database answers.

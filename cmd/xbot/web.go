@@ -208,6 +208,9 @@ func serveWeb(ctx context.Context, m *Main, e *env, addr string) error {
 	if err := s.riverUI(ctx); err != nil {
 		return err
 	}
+	if err := s.statusPage(); err != nil {
+		return err
+	}
 	ln, err := listen(addr)
 	if err != nil {
 		return err

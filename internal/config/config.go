@@ -109,6 +109,9 @@ type Config struct {
 	PostMaxAttempts int
 	SweepInterval   time.Duration
 
+	// DevSpeed is xbot dev's accelerated clock: simulated seconds per wall second (DEV_SPEED).
+	DevSpeed float64
+
 	Port      int
 	LogFormat string // json | console
 	LogLevel  string // debug | info | warn | error
@@ -264,6 +267,9 @@ func Parse(lookup func(string) (string, bool), d Defaults) (*Config, error) {
 	c.PostingSnooze = p.duration("POSTING_SNOOZE", 5*time.Minute, time.Second)
 	c.PostMaxAttempts = p.integer("POST_MAX_ATTEMPTS", 4, 1, 25)
 	c.SweepInterval = p.duration("SWEEP_INTERVAL", time.Minute, time.Second)
+
+	// 360: one simulated hour every 10 s, so a newcomer sees posts, analytics and learning within two minutes.
+	c.DevSpeed = p.float("DEV_SPEED", 360, 1, 100000)
 
 	c.Port = p.integer("PORT", 8080, 0, 65535)
 	c.LogFormat = p.enum("LOG_FORMAT", cmp.Or(d.LogFormat, "json"), "json", "console")

@@ -1,0 +1,393 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"fmt"
+	"html/template"
+	"math"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.uber.org/zap"
+
+	"github.com/xbot/xbot/internal/config"
+	"github.com/xbot/xbot/internal/llm"
+	"github.com/xbot/xbot/store"
+)
+
+//go:embed page.html.tmpl
+var pageTemplate string
+
+// The status page's layout: how many decisions it lists, how many chart points it draws, how often it reloads.
+const (
+	pageNewest    = 10
+	pageMaxPoints = 200
+	pageRefresh   = 5 * time.Second
+)
+
+// statusPage serves the status page at / (a read-only operator page, cached like /api/metrics): the pipeline,
+// posting lateness, LLM spend and circuits, the learned arms and xbot's engagement against uniform random's.
+// It reads only xbot's tables, so it works against any deployment, simulator or not.
+func (s *webServer) statusPage() error {
+	tmpl, err := template.New("page").Funcs(template.FuncMap{
+		"pct": func(f any) string { return strconv.FormatFloat(deref(f)*100, 'f', 2, 64) + "%" },
+		"num": func(f any) string { return strconv.FormatFloat(deref(f), 'f', 3, 64) },
+		"usd": func(f float64) string { return "$" + strconv.FormatFloat(f, 'f', 4, 64) },
+		"ts": func(t any) string {
+			switch t := t.(type) {
+			case time.Time:
+				return t.UTC().Format("15:04:05")
+			case *time.Time:
+				if t != nil {
+					return t.UTC().Format("15:04:05")
+				}
+			}
+			return ""
+		},
+		"dur":   fmtDuration,
+		"short": func(s string) string { return s[:min(len(s), 8)] },
+	}).Parse(pageTemplate)
+	if err != nil {
+		return fmt.Errorf("status page template: %w", err)
+	}
+	views := newSnapshot(snapshotTTL, webStatementTimeout+2*time.Second, func(ctx context.Context) (*pageView, error) {
+		return buildPage(ctx, s.e, s.pool)
+	})
+	s.mux.Handle("GET /{$}", s.auth.page(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v, err := views.get(r.Context())
+		if err != nil {
+			s.e.log.Warn("status page", zap.Error(err))
+			http.Error(w, "status page unavailable: database unreachable", http.StatusServiceUnavailable)
+			return
+		}
+		var b bytes.Buffer
+		if err := tmpl.Execute(&b, v); err != nil {
+			s.e.log.Warn("status page render", zap.Error(err))
+			http.Error(w, "status page render failed", http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		_, _ = w.Write(b.Bytes())
+	})))
+	return nil
+}
+
+func deref(f any) float64 {
+	switch f := f.(type) {
+	case float64:
+		return f
+	case *float64:
+		if f != nil {
+			return *f
+		}
+	}
+	return 0
+}
+
+// pageView is what the template renders.
+type pageView struct {
+	Now        time.Time
+	Refresh    int
+	Account    string
+	Mode       string
+	DevSpeed   float64 // 0 outside xbot dev
+	Posting    string
+	Flow       []flowStage
+	Statuses   []store.StageCount
+	Newest     []store.PageDecision
+	Lateness   store.Lateness
+	Learning   *store.StatusPage
+	LLM        *llm.Status
+	LLMUsedPct float64
+	XCircuit   *store.Circuit
+	Dims       []dimView
+	Chart      chartView
+}
+
+// DemoHour is how long a simulated hour lasts on the wall clock under xbot dev.
+func (v *pageView) DemoHour() time.Duration {
+	return time.Duration(float64(time.Hour) / max(v.DevSpeed, 1))
+}
+
+// BarLabelW and ArmsWidth are the arm bars' geometry, for the template.
+func (v *pageView) BarLabelW() int { return barLabelW }
+func (v *pageView) ArmsWidth() int { return barLabelW + barW + 330 }
+
+type flowStage struct {
+	Name  string
+	Count int64
+	Note  string
+}
+
+func buildPage(ctx context.Context, e *env, pool *pgxpool.Pool) (*pageView, error) {
+	st := store.New(pool)
+	now := time.Now()
+	v := &pageView{Now: now, Refresh: int(pageRefresh / time.Second), Mode: string(e.cfg.Mode), Posting: "enabled"}
+	if e.cfg.PostingDisabled {
+		v.Posting = "disabled (POSTING_DISABLED=true): post jobs snooze, rows stay queued"
+	}
+	if e.simClock != nil {
+		v.DevSpeed = e.cfg.DevSpeed
+	}
+	acct, err := st.DefaultAccount(ctx, pool)
+	if err != nil {
+		return nil, err
+	}
+	v.Account = "@" + acct.Handle
+	if acct.Handle == "" {
+		v.Account = fmt.Sprintf("account %d", acct.ID)
+	}
+	p, err := st.StatusPage(ctx, pool, store.StatusPageQuery{AccountID: acct.ID, Since: now.Add(-24 * time.Hour),
+		RealOnly: e.cfg.Mode == config.ModeLive, Newest: pageNewest, MaxPoints: pageMaxPoints})
+	if err != nil {
+		return nil, err
+	}
+	v.Learning, v.Newest, v.Lateness, v.Statuses = p, p.Newest, p.Lateness, p.Stages
+	v.Flow = flow(p)
+	lc, err := newLLM(e, st)
+	if err != nil {
+		return nil, err
+	}
+	if v.LLM, err = lc.Status(ctx); err != nil {
+		return nil, err
+	}
+	if v.LLM.CapUSD > 0 {
+		v.LLMUsedPct = math.Min((v.LLM.SpentUSD+v.LLM.ReservedUSD)/v.LLM.CapUSD, 1)
+	}
+	if v.XCircuit, err = st.GetCircuit(ctx, pool, store.XCircuitName(acct.ID)); err != nil {
+		return nil, err
+	}
+	v.Dims = dimensions(p.Arms)
+	v.Chart = engagementChart(p)
+	return v, nil
+}
+
+// flow is the pipeline as counts per stage: planned → queued → posted → measured → learned.
+func flow(p *store.StatusPage) []flowStage {
+	var planned, replies, queued, posted, blocked int64
+	for _, s := range p.Stages {
+		if s.DecisionType == "reply" {
+			replies += s.Count
+		} else {
+			planned += s.Count
+		}
+		switch s.Status {
+		case "queued", "posting", "pending_approval":
+			queued += s.Count
+		case "posted":
+			posted += s.Count
+		case "skipped":
+			blocked += s.Count
+		}
+	}
+	learned := fmt.Sprintf("v%d", p.LearningVersion)
+	if p.LearningVersion == 0 {
+		learned = "no learning run yet"
+	}
+	return []flowStage{
+		{Name: "planned", Count: planned, Note: fmt.Sprintf("+ %d replies", replies)},
+		{Name: "waiting", Count: queued, Note: fmt.Sprintf("%d skipped by gates or caps", blocked)},
+		{Name: "posted", Count: posted},
+		{Name: "measured", Count: p.Outcomes},
+		{Name: "learned from", Count: p.Learned, Note: learned},
+	}
+}
+
+// Arm bars: one SVG per dimension, a row per arm.
+const (
+	barLabelW = 170
+	barW      = 300
+	barRowH   = 22
+)
+
+type dimView struct {
+	Scope  string
+	Height int
+	Hidden int // arms never picked, not drawn
+	Arms   []armView
+	Axis   []tickView
+}
+
+type armView struct {
+	Name                   string
+	Mean, Lo, Hi           float64
+	Pulls                  int64
+	Y, TextY               int
+	BarW, LoX, HiX, ValueX float64
+	Evidence               float64 // alpha + beta - 2: the (discounted) outcomes learned
+	Label                  string
+}
+
+type tickView struct {
+	X, Y   float64
+	Label  string
+	Anchor string
+}
+
+// dimensions lays out bandit_arms as bars: each arm's posterior mean of beating the account's median with
+// a 90% interval (normal approximation of its Beta posterior), on a 0..1 scale.
+func dimensions(arms []store.ArmRow) []dimView {
+	order := []string{"topic", "format", "hook", "hour", "reply"}
+	byScope := map[string][]store.ArmRow{}
+	for _, a := range arms {
+		byScope[a.Scope] = append(byScope[a.Scope], a)
+	}
+	var out []dimView
+	for _, scope := range order {
+		rows := byScope[scope]
+		if len(rows) == 0 {
+			continue
+		}
+		if scope == "hour" {
+			sort.Slice(rows, func(i, j int) bool { return atoiOr(rows[i].Name) < atoiOr(rows[j].Name) })
+		}
+		d := dimView{Scope: scope}
+		for _, a := range rows {
+			evidence := a.Alpha + a.Beta - 2
+			if a.Pulls == 0 && evidence < 1e-9 {
+				d.Hidden++
+				continue
+			}
+			n := a.Alpha + a.Beta
+			mean := a.Alpha / n
+			sd := math.Sqrt(a.Alpha * a.Beta / (n * n * (n + 1)))
+			lo, hi := math.Max(mean-1.645*sd, 0), math.Min(mean+1.645*sd, 1)
+			y := len(d.Arms) * barRowH
+			d.Arms = append(d.Arms, armView{Name: a.Name, Mean: mean, Lo: lo, Hi: hi, Pulls: a.Pulls, Evidence: evidence,
+				Y: y + 4, TextY: y + 16, BarW: math.Max(mean*barW, 1), LoX: barLabelW + lo*barW, HiX: barLabelW + hi*barW,
+				ValueX: barLabelW + barW + 8,
+				Label:  fmt.Sprintf("%.2f [%.2f–%.2f] picked %d, learned %.1f", mean, lo, hi, a.Pulls, evidence)})
+		}
+		d.Height = len(d.Arms)*barRowH + 20
+		for _, f := range []float64{0, 0.5, 1} {
+			d.Axis = append(d.Axis, tickView{X: barLabelW + f*barW, Y: float64(d.Height - 4), Label: strconv.FormatFloat(f, 'f', 1, 64)})
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+func atoiOr(s string) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return math.MaxInt
+	}
+	return n
+}
+
+// The engagement chart's geometry.
+const (
+	chartW, chartH           = 720, 280
+	chartLeft, chartRight    = 64, 16
+	chartTop, chartBottom    = 16, 36
+	chartInnerW, chartInnerH = chartW - chartLeft - chartRight, chartH - chartTop - chartBottom
+)
+
+type chartView struct {
+	W, H, Left, Top, Right, Bottom int
+	Posts                          int64
+	Xbot, Random                   string // SVG polyline points
+	XbotTotal, RandomTotal         float64
+	RandomRate, XbotRate, Lift     float64
+	XTicks, YTicks                 []tickView
+	Method                         string
+}
+
+// uniformRandomRate estimates the engagement rate a uniform random choice of arms would have had, from the
+// measured posts alone (no simulator's hidden rates): the observed rate of all posts times, per dimension,
+// the unweighted mean of its arms' observed rates over that rate. A uniform policy gives every arm the same
+// share, so the unweighted mean over arms is its rate in that dimension; dimensions are taken to act
+// independently (their effects multiply). Arms never measured cannot be estimated and are left out.
+func uniformRandomRate(arms []store.ArmEngagement, impressions, engagements int64) float64 {
+	if impressions <= 0 {
+		return 0
+	}
+	overall := float64(engagements) / float64(impressions)
+	if overall == 0 {
+		return 0
+	}
+	sum, count := map[string]float64{}, map[string]int{}
+	for _, a := range arms {
+		if a.Name == "" || a.Impressions <= 0 {
+			continue
+		}
+		sum[a.Scope] += float64(a.Engagements) / float64(a.Impressions)
+		count[a.Scope]++
+	}
+	rate := overall
+	for scope, s := range sum {
+		rate *= (s / float64(count[scope])) / overall
+	}
+	return rate
+}
+
+// engagementChart draws cumulative engagements of xbot's posts against uniform random's estimate (each
+// post's impressions times uniformRandomRate), over posting time.
+func engagementChart(p *store.StatusPage) chartView {
+	c := chartView{W: chartW, H: chartH, Left: chartLeft, Top: chartTop, Right: chartW - chartRight, Bottom: chartH - chartBottom}
+	if len(p.Series) == 0 {
+		return c
+	}
+	last := p.Series[len(p.Series)-1]
+	c.Posts = last.N
+	c.RandomRate = uniformRandomRate(p.Engagement, last.Impressions, last.Engagements)
+	c.XbotRate = float64(last.Engagements) / float64(last.Impressions)
+	c.XbotTotal, c.RandomTotal = float64(last.Engagements), float64(last.Impressions)*c.RandomRate
+	if c.RandomTotal > 0 {
+		c.Lift = c.XbotTotal / c.RandomTotal
+	}
+	t0, t1 := p.Series[0].PostedAt, last.PostedAt
+	span := t1.Sub(t0)
+	if span <= 0 {
+		span = time.Second
+	}
+	yMax := niceCeil(math.Max(c.XbotTotal, c.RandomTotal))
+	x := func(t time.Time) float64 { return chartLeft + float64(t.Sub(t0))/float64(span)*chartInnerW }
+	y := func(v float64) float64 { return chartTop + chartInnerH - v/yMax*chartInnerH }
+	var xb, rb strings.Builder
+	for _, pt := range p.Series {
+		fmt.Fprintf(&xb, "%.1f,%.1f ", x(pt.PostedAt), y(float64(pt.Engagements)))
+		fmt.Fprintf(&rb, "%.1f,%.1f ", x(pt.PostedAt), y(float64(pt.Impressions)*c.RandomRate))
+	}
+	c.Xbot, c.Random = strings.TrimSpace(xb.String()), strings.TrimSpace(rb.String())
+	for i := 0; i <= 4; i++ {
+		v := yMax * float64(i) / 4
+		c.YTicks = append(c.YTicks, tickView{X: chartLeft - 6, Y: y(v) + 4, Label: strconv.FormatFloat(v, 'f', -1, 64)})
+		t := t0.Add(time.Duration(float64(span) * float64(i) / 4))
+		c.XTicks = append(c.XTicks, tickView{X: x(t), Y: chartH - chartBottom + 16, Label: t.UTC().Format("15:04:05"),
+			Anchor: []string{"start", "middle", "middle", "middle", "end"}[i]})
+	}
+	return c
+}
+
+// niceCeil rounds v up to 1, 2 or 5 times a power of ten (at least 1).
+func niceCeil(v float64) float64 {
+	if v <= 1 {
+		return 1
+	}
+	p := math.Pow(10, math.Floor(math.Log10(v)))
+	for _, m := range []float64{1, 2, 5, 10} {
+		if m*p >= v {
+			return m * p
+		}
+	}
+	return 10 * p
+}
+
+func fmtDuration(d time.Duration) string {
+	switch {
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	case d < time.Minute:
+		return d.Round(100 * time.Millisecond).String()
+	default:
+		return d.Round(time.Second).String()
+	}
+}

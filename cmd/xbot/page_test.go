@@ -1,0 +1,193 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/xbot/xbot/internal/config"
+	"github.com/xbot/xbot/internal/dbtest"
+	"github.com/xbot/xbot/store"
+)
+
+var readmeScreenshot = flag.String("readme-screenshot", "", "also write the status page's screenshot to this path (docs/status-page.png)")
+
+// browserPath finds Chromium; the browser test fails (never skips) without one.
+func browserPath(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "headless-shell"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Fatal("no Chromium found on PATH: install it with `apt-get install -y chromium` (make test does so when run as root)")
+	return ""
+}
+
+// The real `xbot dev` on a fresh schema: within the deadline it plans, posts, measures and learns, and the
+// status page at / shows those figures; then a real headless Chromium renders the page, and the chart and the
+// arm bars must be drawn with data.
+func TestDevLoopOnStatusPage(t *testing.T) {
+	t.Parallel()
+	browser := browserPath(t)
+	ctx := context.Background()
+	schema := "t_dev_" + strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
+	admin := dbtest.Pool(t)
+	_, err := admin.Exec(ctx, "CREATE SCHEMA "+schema)
+	require.NoError(t, err)
+	t.Cleanup(func() { _, _ = admin.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE") })
+
+	// 1800: one simulated hour every 2 s, so the first learning run comes within seconds of the first posts.
+	env := map[string]string{"DATABASE_URL": dbtest.SchemaURL(t, schema), "PORT": "0", "DEV_SPEED": "1800"}
+	dev := runProcess(t, env, "dev")
+	base := "http://" + dev.m.Addr()
+	require.Contains(t, dev.out.String(), "dev: accelerated clock, one simulated hour every 2s")
+
+	pool, err := store.Connect(ctx, env["DATABASE_URL"])
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	var posted, outcomes, runs int64
+	counts := func() bool {
+		err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM posted_decisions), (SELECT count(*) FROM outcomes),
+			(SELECT count(*) FROM learning_runs)`).Scan(&posted, &outcomes, &runs)
+		require.NoError(t, err)
+		return posted >= 5 && outcomes >= 5 && runs >= 1
+	}
+	waitFor(t, "posts, outcomes and a learning run", 3*time.Minute, counts, dev.out.String)
+
+	code, body := get(t, base+"/")
+	require.Equal(t, 200, code, body)
+	require.GreaterOrEqual(t, stageCount(t, body, "posted"), posted, "posted on the page")
+	require.GreaterOrEqual(t, stageCount(t, body, "measured"), outcomes, "measured on the page")
+	require.Regexp(t, `data-stage="learned from"><b>\d+</b>learned from<br><small>v[1-9]\d*</small>`, body)
+	require.Contains(t, body, `<polyline class="series-xbot"`)
+	require.Contains(t, body, `href="/riverui/"`)
+	require.Contains(t, body, `href="/api/metrics"`)
+
+	rendered := renderInBrowser(t, browser, base+"/")
+	require.GreaterOrEqual(t, rendered.xbotPoints, 2, "the xbot series has points")
+	require.GreaterOrEqual(t, rendered.randomPoints, 2, "the uniform random series has points")
+	require.Greater(t, rendered.xbotWidth, 50.0, "the xbot series spans the chart")
+	require.Greater(t, rendered.xbotHeight, 1.0, "the xbot series rises")
+	require.GreaterOrEqual(t, rendered.bars, 5, "arm bars drawn")
+	require.Greater(t, rendered.maxBarWidth, 1.0, "arm bars have widths")
+	require.Greater(t, rendered.maxBarWidth, rendered.minBarWidth, "arm bars differ once learned")
+}
+
+// stageCount reads a pipeline stage's figure from the page.
+func stageCount(t *testing.T, body, stage string) int64 {
+	t.Helper()
+	m := regexp.MustCompile(`data-stage="` + regexp.QuoteMeta(stage) + `"><b>(\d+)</b>`).FindStringSubmatch(body)
+	require.NotNil(t, m, "stage %s on the page", stage)
+	n, err := strconv.ParseInt(m[1], 10, 64)
+	require.NoError(t, err)
+	return n
+}
+
+type renderedPage struct {
+	xbotPoints, randomPoints int
+	xbotWidth, xbotHeight    float64
+	bars                     int
+	minBarWidth, maxBarWidth float64
+}
+
+// renderInBrowser loads url in headless Chromium, measures what the browser drew (layout boxes, not HTML),
+// and saves a full-page screenshot as the test's artifact (and for the README with -readme-screenshot).
+func renderInBrowser(t *testing.T, browser, url string) renderedPage {
+	t.Helper()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(browser), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1400, 1000),
+		chromedp.Flag("headless", true), chromedp.Flag("no-sandbox", true), chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-quic", true), chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	bctx, cancelBrowser := chromedp.NewContext(actx)
+	defer cancelBrowser()
+	ctx, cancel := context.WithTimeout(bctx, 2*time.Minute)
+	defer cancel()
+
+	type measured struct {
+		XbotPoints   int       `json:"xbotPoints"`
+		RandomPoints int       `json:"randomPoints"`
+		XbotWidth    float64   `json:"xbotWidth"`
+		XbotHeight   float64   `json:"xbotHeight"`
+		Bars         []float64 `json:"bars"`
+	}
+	err := chromedp.Do(ctx, chromedp.Navigate(url), chromedp.WaitVisible(`#engagement-chart`),
+		chromedp.WaitVisible(`svg.arms rect.arm-bar`))
+	require.NoError(t, err)
+	r, err := chromedp.Run(ctx, chromedp.Evaluate[measured](`(() => {
+		const x = document.querySelector('#engagement-chart polyline.series-xbot');
+		const u = document.querySelector('#engagement-chart polyline.series-random');
+		const box = x.getBBox();
+		return {
+			xbotPoints: x.points.numberOfItems, randomPoints: u.points.numberOfItems,
+			xbotWidth: box.width, xbotHeight: box.height,
+			bars: [...document.querySelectorAll('svg.arms rect.arm-bar')].map(b => b.getBoundingClientRect().width),
+		};
+	})()`))
+	require.NoError(t, err)
+	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	require.NoError(t, err)
+	path := filepath.Join(t.ArtifactDir(), "status-page.png")
+	require.NoError(t, os.WriteFile(path, shot, 0o644))
+	t.Logf("status page screenshot: %s (%d bytes)", path, len(shot))
+	if *readmeScreenshot != "" {
+		require.NoError(t, os.WriteFile(*readmeScreenshot, shot, 0o644))
+	}
+	out := renderedPage{xbotPoints: r.XbotPoints, randomPoints: r.RandomPoints, xbotWidth: r.XbotWidth, xbotHeight: r.XbotHeight,
+		bars: len(r.Bars)}
+	for i, w := range r.Bars {
+		if i == 0 || w < out.minBarWidth {
+			out.minBarWidth = w
+		}
+		out.maxBarWidth = max(out.maxBarWidth, w)
+	}
+	require.NotEmpty(t, shot, fmt.Sprintf("screenshot of %s", url))
+	return out
+}
+
+// Uniform random's rate from measured posts: per dimension, the plain mean of the arms' rates replaces the
+// rate weighted by xbot's picks.
+func TestUniformRandomRate(t *testing.T) {
+	t.Parallel()
+	arms := []store.ArmEngagement{
+		{Scope: "topic", Name: "a", Impressions: 1000, Engagements: 10},     // 1%
+		{Scope: "topic", Name: "b", Impressions: 3000, Engagements: 90},     // 3%, picked three times as often
+		{Scope: "format", Name: "tip", Impressions: 4000, Engagements: 100}, // one arm: no correction
+		{Scope: "hour", Name: "", Impressions: 4000, Engagements: 100},      // no hour recorded: ignored
+	}
+	require.InDelta(t, 0.02, uniformRandomRate(arms, 4000, 100), 1e-12) // 2.5% overall, uniform over topics 2%
+	require.Zero(t, uniformRandomRate(nil, 0, 0))
+}
+
+// Under xbot dev every interval is simulated time; outside services keep theirs.
+func TestAccelerate(t *testing.T) {
+	t.Parallel()
+	cfg, err := config.Parse(func(k string) (string, bool) {
+		v, ok := map[string]string{"DEV_SPEED": "360", "ANALYTICS_FOLLOWUPS": "24h,72h"}[k]
+		return v, ok
+	}, config.Defaults{})
+	require.NoError(t, err)
+	c := accelerate(cfg)
+	require.Equal(t, 10*time.Second, c.PlanInterval)
+	require.Equal(t, 10*time.Second, c.PlanWindow)
+	require.Equal(t, 40*time.Second, c.AnalyticsDelay)
+	require.Equal(t, []time.Duration{4 * time.Minute, 12 * time.Minute}, c.AnalyticsFollowups)
+	require.Equal(t, 12*360, c.MaxPostsPerDay)
+	require.Equal(t, cfg.XCallTimeout, c.XCallTimeout)
+	require.Equal(t, time.Hour, cfg.PlanInterval, "the parsed configuration is left alone")
+}
