@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	_ "embed"
 	"fmt"
 	"html/template"
@@ -137,7 +138,11 @@ func buildPage(ctx context.Context, e *env, pool *pgxpool.Pool) (*pageView, erro
 		v.DevSpeed = e.cfg.DevSpeed
 	}
 	acct, err := st.DefaultAccount(ctx, pool)
-	if err != nil {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		// Before the first `xbot migrate` or worker start: an empty page rather than an error.
+		acct = &store.Account{}
+	case err != nil:
 		return nil, err
 	}
 	v.Account = "@" + acct.Handle

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -190,4 +191,20 @@ func TestAccelerate(t *testing.T) {
 	require.Equal(t, 12*360, c.MaxPostsPerDay)
 	require.Equal(t, cfg.XCallTimeout, c.XCallTimeout)
 	require.Equal(t, time.Hour, cfg.PlanInterval, "the parsed configuration is left alone")
+}
+
+// `xbot web` alone (no simulator, no workers) serves the page, under the read-only pages' rule: basic auth once
+// RIVERUI_PASSWORD is set.
+func TestStatusPageInWebFollowsAuth(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.env["RIVERUI_USER"], b.env["RIVERUI_PASSWORD"] = "ops", "page-pw-9"
+	_, base := b.start(t, "web", "--addr", "127.0.0.1:0")
+	code, _ := do(t, "GET", base+"/", nil, nil)
+	require.Equal(t, http.StatusUnauthorized, code)
+	code, body := do(t, "GET", base+"/", nil, basicAuth("ops", "page-pw-9"))
+	require.Equal(t, http.StatusOK, code, body)
+	require.Contains(t, body, `data-stage="posted"><b>0</b>`)
+	require.Contains(t, body, "No measured posts yet")
+	require.NotContains(t, body, "page-pw-9")
 }
