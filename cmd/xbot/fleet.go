@@ -48,11 +48,7 @@ func startFleet(ctx context.Context, m *Main, e *env, pool *pgxpool.Pool) (*flee
 	}
 	f.account = acct
 
-	chain, err := gate.New(gate.Config{
-		MinQualityScore: cfg.MinQualityScore, UniquenessThreshold: cfg.UniquenessThreshold,
-		RotationMaxShare: cfg.RotationMaxShare, RotationMinPosts: cfg.RotationMinPosts,
-		WeightedLength: xapi.WeightedLength,
-	}, st.GateHistory(pool))
+	chain, err := gate.New(gateConfig(cfg), st.GateHistory(pool))
 	if err != nil {
 		return nil, fmt.Errorf("gate chain: %w", err)
 	}
@@ -77,6 +73,14 @@ func startFleet(ctx context.Context, m *Main, e *env, pool *pgxpool.Pool) (*flee
 	e.log.Info("worker started", zap.String("mode", string(cfg.Mode)), zap.String("backend", f.backend),
 		zap.Bool("posting_disabled", cfg.PostingDisabled), zap.Bool("llm", deps.Drafter != nil), zap.Int64("account_id", acct.ID))
 	return f, nil
+}
+
+func gateConfig(cfg *config.Config) gate.Config {
+	return gate.Config{
+		MinQualityScore: cfg.MinQualityScore, UniquenessThreshold: cfg.UniquenessThreshold,
+		RotationMaxShare: cfg.RotationMaxShare, RotationMinPosts: cfg.RotationMinPosts,
+		WeightedLength: xapi.WeightedLength,
+	}
 }
 
 func workerConfig(cfg *config.Config, backend string) workers.Config {

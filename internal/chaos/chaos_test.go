@@ -40,6 +40,14 @@ type scenario struct {
 	faultEvery   time.Duration
 	pgRestartAt  time.Duration // 0: no restart
 	drain        time.Duration // how long the fleet may take to drain after the load
+
+	kills       int // SIGKILLs the run plans; fewer is a failure
+	faults      int // simulator faults the run injects; fewer is a failure
+	faultsFired int // of those, at least this many must have met a request (the rest found none in time)
+	mentions    int // mentions of our account seeded on X, answered by `xbot enqueue reply`
+	drafts      int // approved drafts (texts with &, < and links; some replies) put in the queue by hand
+	// maxUnfinished bounds unconfirmed + failed: faults may leave a few rows unconfirmed, never many.
+	maxUnfinished int
 }
 
 var (
@@ -47,11 +55,13 @@ var (
 		name: "reduced", postsPerPlan: 10, calls: 4, bursts: 3, burstEvery: 8 * time.Second,
 		load: 45 * time.Second, killFrom: 5 * time.Second, killEvery: [2]time.Duration{8 * time.Second, 14 * time.Second},
 		faultEvery: 1500 * time.Millisecond, drain: 3 * time.Minute,
+		kills: 3, faults: 25, faultsFired: 15, mentions: 6, drafts: 6, maxUnfinished: 2,
 	}
 	fullRun = scenario{
 		name: "full", postsPerPlan: 20, calls: 10, bursts: 5, burstEvery: 15 * time.Second,
 		load: 5 * time.Minute, killFrom: 10 * time.Second, killEvery: [2]time.Duration{15 * time.Second, 35 * time.Second},
 		faultEvery: 2 * time.Second, pgRestartAt: 2 * time.Minute, drain: 20 * time.Minute,
+		kills: 8, faults: 130, faultsFired: 90, mentions: 20, drafts: 20, maxUnfinished: 5,
 	}
 )
 
@@ -85,6 +95,7 @@ type harness struct {
 	webURL  string
 
 	kills, pgRestarts, faults atomic.Int64
+	faultsFired               int
 	pool                      *pgxpool.Pool
 }
 
@@ -109,7 +120,8 @@ func TestChaos(t *testing.T) {
 	h.build()
 	h.database(ctx)
 	h.makeSecrets()
-	h.capUSD = float64(sc.calls)*h.costPerCall() + h.costPerCall()/2
+	// The cap fits the plan calls, one reply call per mention, and half a plan call of slack.
+	h.capUSD = float64(sc.calls)*h.costPerCall() + float64(sc.mentions)*h.costPerReply() + h.costPerCall()/2
 
 	if _, err := h.run(t, "migrate", h.env(), h.bin, "migrate"); err != nil {
 		t.Fatal(err)
@@ -247,6 +259,11 @@ func (h *harness) makeSecrets() {
 	h.secrets["OPENAI_API_KEY"] = "sk-" + h.secrets["OPENAI_API_KEY"]
 }
 
+// costPerReply is what one reply call costs with the fake reporting the maximum completion tokens.
+func (h *harness) costPerReply() float64 {
+	return float64(maxTokensPost)*outputPerToken + 2500*inputPerToken
+}
+
 // costPerCall is what one plan call costs with the fake reporting the maximum completion tokens: the
 // completion budget plus a generous prompt.
 func (h *harness) costPerCall() float64 {
@@ -260,7 +277,7 @@ func (h *harness) env(extra ...string) []string {
 		"X_API_BASE_URL="+h.simURL, "OPENAI_BASE_URL="+h.llmURL, "OPENAI_MODEL=gpt-4o-mini",
 		fmt.Sprintf("OPENAI_MAX_TOKENS=%d", maxTokensPost), fmt.Sprintf("DAILY_OPENAI_LIMIT_USD=%.8f", h.capUSD),
 		"PLAN_INTERVAL=2h", "PLAN_WINDOW=0s", "MIN_POST_SPACING=1s", fmt.Sprintf("POSTS_PER_PLAN=%d", h.sc.postsPerPlan),
-		"MAX_POSTS_PER_DAY=1000", "ROTATION_MAX_SHARE=1", "REPLY_INTERVAL=2h",
+		"MAX_POSTS_PER_DAY=1000", "ROTATION_MAX_SHARE=1", "REPLY_INTERVAL=2h", "REPLIES_PER_HOUR=1000", "REPLIES_PER_DAY=1000",
 		"ANALYTICS_DELAY=3s", "ANALYTICS_FOLLOWUPS=20s", "LEARN_PERIOD=1s", "LEARN_MIN_OUTCOMES=5",
 		"X_CALL_TIMEOUT=2s", "X_RECONCILE_GRACE=1s", "SWEEP_INTERVAL=1s", "POSTING_SNOOZE=1s",
 		"LOG_FORMAT=json", "LOG_LEVEL=debug")
@@ -338,12 +355,17 @@ func (h *harness) chaos(ctx context.Context) {
 	sc := h.sc
 	ctx, cancel := context.WithTimeout(ctx, sc.load)
 	defer cancel()
+	h.queueDrafts(ctx)
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
 	go func() { defer wg.Done(); h.plans(ctx) }()
+	go func() { defer wg.Done(); h.replies(ctx) }()
 	go func() { defer wg.Done(); h.injectFaults(ctx) }()
 	go func() { defer wg.Done(); h.killWorkers(ctx) }()
 	wg.Wait()
+	if err := h.pool.QueryRow(context.Background(), `SELECT count(*) FROM sim_faults WHERE remaining = 0`).Scan(&h.faultsFired); err != nil {
+		h.t.Errorf("count the faults that fired: %v", err)
+	}
 	if err := deleteFaults(h.simURL); err != nil {
 		h.t.Errorf("clear simulator faults: %v", err)
 	}
@@ -387,7 +409,9 @@ func (h *harness) injectFaults(ctx context.Context) {
 		{"endpoint": "user_posts", "kind": "error_5xx", "status": 500, "count": 1},
 		{"endpoint": "get_posts", "kind": "error_5xx", "status": 502, "count": 1},
 	}
-	for i := 0; ; i++ {
+	// Exactly sc.faults are injected, one per faultEvery; an injection that fails while PostgreSQL is down
+	// is retried at the next tick. The report fails if fewer were injected than planned.
+	for i := 0; int(h.faults.Load()) < h.sc.faults; i++ {
 		f := kinds[i%4]
 		if i%5 == 4 {
 			f = kinds[4+mrand.IntN(2)]
@@ -405,26 +429,23 @@ func (h *harness) injectFaults(ctx context.Context) {
 	}
 }
 
-// killWorkers SIGKILLs a random replica at random moments and restarts it; the full run also restarts
-// PostgreSQL once.
+// killWorkers SIGKILLs a random replica sc.kills times, once in each of sc.kills equal slots of the load
+// phase after killFrom (at a random moment in the slot's first two thirds), and restarts it; the full run
+// also restarts PostgreSQL once, at pgRestartAt.
 func (h *harness) killWorkers(ctx context.Context) {
 	start := time.Now()
-	if !sleepCtx(ctx, h.sc.killFrom) {
-		return
-	}
+	slot := (h.sc.load - h.sc.killFrom) / time.Duration(h.sc.kills)
 	restarted := h.sc.pgRestartAt == 0
-	for {
-		lo, hi := h.sc.killEvery[0], h.sc.killEvery[1]
-		wait := lo + time.Duration(mrand.Int64N(int64(hi-lo)))
-		if !restarted && time.Since(start)+wait > h.sc.pgRestartAt {
+	for i := range h.sc.kills {
+		at := h.sc.killFrom + time.Duration(i)*slot + time.Duration(mrand.Int64N(int64(slot*2/3)))
+		if !restarted && at > h.sc.pgRestartAt {
 			if !sleepCtx(ctx, time.Until(start.Add(h.sc.pgRestartAt))) {
 				return
 			}
 			h.restartPostgres()
 			restarted = true
-			continue
 		}
-		if !sleepCtx(ctx, wait) {
+		if !sleepCtx(ctx, time.Until(start.Add(at))) {
 			return
 		}
 		w := h.workers[mrand.IntN(len(h.workers))]
@@ -434,6 +455,75 @@ func (h *harness) killWorkers(ctx context.Context) {
 		sleepCtx(ctx, time.Duration(500+mrand.IntN(2500))*time.Millisecond)
 		if err := w.start(); err != nil {
 			h.t.Error(err)
+		}
+	}
+	if !restarted && sleepCtx(ctx, time.Until(start.Add(h.sc.pgRestartAt))) {
+		h.restartPostgres()
+	}
+}
+
+// replies seeds mentions of our account on X (some hostile, which the gates stop) and has the replicas
+// answer them with `xbot enqueue reply`, so replies are posted (and reconciled) under the same faults.
+func (h *harness) replies(ctx context.Context) {
+	if err := postJSON(h.simURL+"/_sim/mentions", map[string]int{"n": h.sc.mentions}); err != nil {
+		h.t.Errorf("seed mentions: %v", err)
+		return
+	}
+	for i := range replicas {
+		if !sleepCtx(ctx, h.sc.burstEvery/2) {
+			return
+		}
+		if _, err := h.run(h.t, fmt.Sprintf("enqueue-reply-%d", i), h.env(), h.bin, "enqueue", "reply"); err != nil {
+			h.t.Logf("enqueue reply (tolerated while the database restarts): %v", err)
+		}
+	}
+}
+
+// draftTexts are approved drafts with what X transforms on reads: &, < and > come back entity-escaped,
+// links come back as t.co links, a reply comes back with the replied-to author's @handle in front.
+var draftTexts = []string{
+	"Queues & workers: measure the oldest job first, then the depth <- that order matters. Notes: https://example.com/queues?a=1&b=2",
+	"Retries < backoff < jitter & a cap on attempts. The long version, with graphs: https://example.org/retries",
+	"Postgres advisory locks & one line of SQL: two replicas stop stepping on each other. See https://example.net/locks",
+	"A 5xx after the request left is not a failure & not a success <- reconcile before sending again. https://example.com/x",
+	"Rollback plan first & rollout plan second. Details & a checklist: https://example.org/rollback?x=<1>",
+	"Small PRs > big PRs & reviews stay real. https://example.net/prs and https://example.com/reviews",
+}
+
+// queueDrafts puts approved drafts straight into the queue (as an operator approving pending drafts would);
+// post_sweep finds them and inserts their post jobs. Every third one is a reply to a seeded mention.
+func (h *harness) queueDrafts(ctx context.Context) {
+	var mentions []struct{ id, user string }
+	if h.sc.drafts/3 > 0 {
+		var seeded struct {
+			IDs []string `json:"ids"`
+		}
+		if err := postJSONOut(h.simURL+"/_sim/mentions", map[string]int{"n": h.sc.drafts / 3}, &seeded); err != nil {
+			h.t.Fatalf("seed mentions for reply drafts: %v", err)
+		}
+		for _, id := range seeded.IDs {
+			var user string
+			if err := h.pool.QueryRow(ctx, `SELECT u.username FROM sim_posts p JOIN sim_users u ON u.id = p.author_id
+				WHERE p.id = $1::bigint`, id).Scan(&user); err != nil {
+				h.t.Fatalf("author of mention %s: %v", id, err)
+			}
+			mentions = append(mentions, struct{ id, user string }{id, user})
+		}
+	}
+	for i := range h.sc.drafts {
+		text := fmt.Sprintf("%s (draft %d)", draftTexts[i%len(draftTexts)], i+1)
+		kind, target, user := "single", "", ""
+		if i%3 == 2 && len(mentions) > 0 {
+			m := mentions[0]
+			mentions = mentions[1:]
+			kind, target, user = "reply", m.id, m.user
+		}
+		if _, err := h.pool.Exec(ctx, `INSERT INTO content_metadata (decision_id, account_id, decision_type, content,
+				content_hash, generation_source, status, scheduled_at, topic, target_tweet_id, target_username)
+			SELECT gen_random_uuid(), id, $1, $2, encode(sha256(convert_to($2, 'UTF8')), 'hex'), 'real', 'queued', now(),
+				'drafts', NULLIF($3, ''), NULLIF($4, '')
+			FROM accounts WHERE is_default`, kind, text, target, user); err != nil {
+			h.t.Fatalf("queue draft %d: %v", i+1, err)
 		}
 	}
 }
@@ -528,6 +618,7 @@ type figures struct {
 	decisions, posted, unconfirmed, failed, skipped, queuedDue, posting           int
 	simDuplicates, sharedTweetIDs, unmatchedPosted, noPostedRecord, noReason      int
 	failedOnX, unconfirmedOnX, orphanSimPosts, outcomes, learningRuns, budgetOver int
+	postedReplies, postedDrafts                                                   int
 }
 
 func (h *harness) report(ctx context.Context) {
@@ -563,6 +654,8 @@ func (h *harness) report(ctx context.Context) {
 	q(&f.orphanSimPosts, `SELECT count(*) FROM sim_posts s WHERE author_id = $1::bigint AND NOT EXISTS
 		(SELECT 1 FROM content_metadata c WHERE c.content = s.text)`, h.userID)
 	q(&f.outcomes, `SELECT count(*) FROM outcomes`)
+	q(&f.postedReplies, `SELECT count(*) FROM content_metadata WHERE status = 'posted' AND decision_type = 'reply'`)
+	q(&f.postedDrafts, `SELECT count(*) FROM content_metadata WHERE status = 'posted' AND topic = 'drafts'`)
 	q(&f.learningRuns, `SELECT count(*) FROM learning_runs`)
 
 	// The LLM ledger: within the cap, nothing left reserved, spent equal to what api_usage recorded.
@@ -612,7 +705,9 @@ func (h *harness) report(ctx context.Context) {
 	dups := f.simDuplicates + f.sharedTweetIDs
 	t.Logf("decisions=%d (posted %d, unconfirmed %d, failed %d; %d more skipped by the gates) outcomes=%d learning_runs=%d",
 		f.decisions, f.posted, f.unconfirmed, f.failed, f.skipped, f.outcomes, f.learningRuns)
-	t.Logf("llm: %d successful calls, %d plans refused by the budget; faults injected: %d", calls, refusedBudget, h.faults.Load())
+	t.Logf("llm: %d successful calls, %d plans refused by the budget; faults injected: %d (planned %d), met a request: %d",
+		calls, refusedBudget, h.faults.Load(), h.sc.faults, h.faultsFired)
+	t.Logf("posted replies=%d, posted drafts with &, < and links=%d", f.postedReplies, f.postedDrafts)
 	t.Logf("lost: queued_due=%d posting=%d posted_without_matching_sim_post=%d posted_without_record=%d finished_without_reason=%d",
 		f.queuedDue, f.posting, f.unmatchedPosted, f.noPostedRecord, f.noReason)
 	t.Logf("on X but not recorded posted: failed=%d unconfirmed=%d sim_posts_matching_no_decision=%d", f.failedOnX, f.unconfirmedOnX, f.orphanSimPosts)
@@ -630,6 +725,30 @@ func (h *harness) report(ctx context.Context) {
 	}
 	if f.budgetOver != 0 {
 		t.Errorf("budget_overrun=%d: a day's spend went over the cap $%.8f", f.budgetOver, h.capUSD)
+	}
+	// A post on X must be recorded posted: failed or unconfirmed rows whose text is on X, or posts of ours
+	// that no decision holds, are posts the fleet lost track of.
+	if f.failedOnX+f.unconfirmedOnX+f.orphanSimPosts != 0 {
+		t.Errorf("on X but not recorded posted: failed=%d unconfirmed=%d posts matching no decision=%d",
+			f.failedOnX, f.unconfirmedOnX, f.orphanSimPosts)
+	}
+	if f.unconfirmed+f.failed > h.sc.maxUnfinished {
+		t.Errorf("unconfirmed+failed=%d, more than the bound %d", f.unconfirmed+f.failed, h.sc.maxUnfinished)
+	}
+	if got := int(h.kills.Load()); got < h.sc.kills {
+		t.Errorf("kills=%d, the run planned %d", got, h.sc.kills)
+	}
+	if got := int(h.faults.Load()); got < h.sc.faults {
+		t.Errorf("faults injected=%d, the run planned %d", got, h.sc.faults)
+	}
+	if h.faultsFired < h.sc.faultsFired {
+		t.Errorf("faults that met a request=%d, the run needs at least %d", h.faultsFired, h.sc.faultsFired)
+	}
+	if h.sc.pgRestartAt > 0 && h.pgRestarts.Load() == 0 {
+		t.Errorf("pg_restarts=0, the run planned one")
+	}
+	if f.postedReplies == 0 || f.postedDrafts == 0 {
+		t.Errorf("posted replies=%d, posted drafts with &, < and links=%d: each needs at least one", f.postedReplies, f.postedDrafts)
 	}
 	if t.Failed() {
 		for _, w := range h.workers {
@@ -719,8 +838,10 @@ func getJSON(u string, v any) error {
 	return json.NewDecoder(resp.Body).Decode(v)
 }
 
-func postJSON(u string, v any) error {
-	b, err := json.Marshal(v)
+func postJSON(u string, v any) error { return postJSONOut(u, v, nil) }
+
+func postJSONOut(u string, in, out any) error {
+	b, err := json.Marshal(in)
 	if err != nil {
 		return err
 	}
@@ -732,7 +853,10 @@ func postJSON(u string, v any) error {
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("POST %s: %s", u, resp.Status)
 	}
-	return nil
+	if out == nil {
+		return nil
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
 }
 
 func deleteFaults(sim string) error {

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // Mode is the operating mode of the fleet.
@@ -326,12 +327,27 @@ func (p *parser) fail(name, value, allowed string) {
 	p.err = &Error{Name: name, Value: value, Allowed: allowed}
 }
 
+// multiLine are the variables whose value may span lines (a prompt); every other value is one line.
+var multiLine = map[string]bool{"VOICE_PROMPT": true}
+
+// raw is the variable's trimmed value. Control characters are refused everywhere (a newline only in a
+// prompt), and a secret is one token: whitespace inside one is a paste error that would otherwise
+// surface later as a confusing 401.
 func (p *parser) raw(name string) (string, bool) {
 	v, ok := p.lookup(name)
 	if !ok || strings.TrimSpace(v) == "" {
 		return "", false
 	}
-	return strings.TrimSpace(v), true
+	v = strings.TrimSpace(v)
+	if strings.ContainsFunc(v, func(r rune) bool { return unicode.IsControl(r) && !(multiLine[name] && (r == '\n' || r == '\t')) }) {
+		p.fail(name, v, "printable text without control characters")
+		return "", false
+	}
+	if IsSecret(name) && strings.ContainsFunc(v, unicode.IsSpace) {
+		p.fail(name, v, "one token without spaces")
+		return "", false
+	}
+	return v, true
 }
 
 func (p *parser) str(name, def string) string {

@@ -58,11 +58,16 @@ func TestUnknownModelWithPrices(t *testing.T) {
 
 func TestSecretsRedacted(t *testing.T) {
 	t.Parallel()
-	// A secret never has a format error today, but the redaction must hold if one is added.
 	require.True(t, config.IsSecret("X_ACCESS_TOKEN_SECRET"))
 	c, err := parse(map[string]string{"OPENAI_API_KEY": "sk-1", "X_API_SECRET": "s2"})
 	require.NoError(t, err)
 	require.ElementsMatch(t, []string{"sk-1", "s2"}, c.Secrets())
+
+	// A secret with a space pasted into it is refused without showing it.
+	_, err = parse(map[string]string{"X_API_SECRET": "half-of-it other-half"})
+	require.EqualError(t, err, "config: X_API_SECRET=[redacted]: one token without spaces")
+	_, err = parse(map[string]string{"OPENAI_API_KEY": "sk-abc\x00def"})
+	require.EqualError(t, err, "config: OPENAI_API_KEY=[redacted]: printable text without control characters")
 }
 
 func TestPurposeLimitsAndLists(t *testing.T) {

@@ -39,7 +39,7 @@ type Config struct {
 	BaseURL          string // empty: OpenAI's
 	Model            string // default gpt-4o-mini
 	Temperature      float64
-	TopP             float64 // default 1
+	TopP             float64 // as given: 0 is a valid top_p
 	ResponseFormat   string  // json_schema (default) | json_object
 	DefaultMaxTokens int     // default 300; a Request's MaxTokens overrides it
 	Price            Price   // required: USD per 1M tokens
@@ -93,7 +93,6 @@ type Client struct {
 // New validates cfg and returns a client over ledger.
 func New(cfg Config, ledger Ledger) (*Client, error) {
 	cfg.Model = cmp.Or(cfg.Model, "gpt-4o-mini")
-	cfg.TopP = cmp.Or(cfg.TopP, 1)
 	cfg.ResponseFormat = cmp.Or(cfg.ResponseFormat, FormatJSONSchema)
 	cfg.DefaultMaxTokens = cmp.Or(cfg.DefaultMaxTokens, 300)
 	cfg.CircuitCooldown = cmp.Or(cfg.CircuitCooldown, time.Hour)

@@ -56,7 +56,10 @@ func VariedText(seq, i int) string {
 		ws = append(ws, variedWords[k])
 	}
 	ws[0] = strings.ToUpper(ws[0][:1]) + ws[0][1:]
-	return strings.Join(ws[:7], " ") + ", then " + strings.Join(ws[7:], " ") + " (note " + strconv.Itoa(seq) + "." + strconv.Itoa(i) + ")."
+	// Two in three carry a character X entity-escapes on reads (& or <), so the posting protocol's text
+	// comparison meets X's shapes under load.
+	joint := []string{", then ", " & then ", " <- then "}[(seq+i)%3]
+	return strings.Join(ws[:7], " ") + joint + strings.Join(ws[7:], " ") + " (note " + strconv.Itoa(seq) + "." + strconv.Itoa(i) + ")."
 }
 
 // variedInstance is like Instance, but every string is a distinct VariedText and arrays hold n items.
