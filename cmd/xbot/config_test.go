@@ -42,7 +42,7 @@ var badValues = map[string]string{
 	"POSTING_SNOOZE": "0s", "POST_MAX_ATTEMPTS": "0", "SWEEP_INTERVAL": "1ms",
 	"PORT": "70000", "LOG_FORMAT": "xml", "LOG_LEVEL": "trace",
 	"RIVERUI_USER": "admin\x01", "RIVERUI_PASSWORD": "two words", "METRICS_TOKEN": "two words",
-	"REQUIRE_APPROVAL": "yes", "OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4318",
+	"REQUIRE_APPROVAL": "yes", "OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4318", "DEV_SPEED": "0",
 }
 
 // Each variable's bad value stops the program with exit code 2 and one line naming it; a secret's value
