@@ -2,137 +2,120 @@ package store
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
-	"slices"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/xbot/xbot/internal/bandit"
 )
 
-// LoadArms returns the account's arms of one scope (bandit_arms), in the order of names, creating any
-// missing one at the prior Beta(1, 1). Stored arms not in names (a topic since removed from the config)
-// are left alone and not returned. With no names it returns every stored arm of the scope, by name.
-func (s *Store) LoadArms(ctx context.Context, db DBTX, accountID int64, scope string, names []string) ([]bandit.Arm, error) {
-	arms, err := selectArms(ctx, db, accountID, scope, names)
+// ArmRow is one bandit_arms row: what the last learn run concluded about one arm (migration 007 says
+// what each column means).
+type ArmRow struct {
+	Scope          string
+	Name           string
+	Alpha, Beta    float64
+	Pulls          int64
+	Lift           float64
+	Uncertainty    *float64
+	LiftLow        *float64
+	LiftHigh       *float64
+	Evidence       float64
+	Since          *time.Time
+	LearnedVersion *int
+	UpdatedAt      time.Time
+}
+
+// Arms returns the account's bandit_arms rows, by scope and name.
+func (s *Store) Arms(ctx context.Context, db DBTX, accountID int64) ([]ArmRow, error) {
+	return armRows(ctx, db, accountID)
+}
+
+func armRows(ctx context.Context, db DBTX, accountID int64) ([]ArmRow, error) {
+	rows, err := db.Query(ctx, `SELECT scope, arm_name, alpha, beta, pulls, lift, uncertainty, lift_low, lift_high, evidence,
+			since, learned_version, updated_at
+		FROM bandit_arms WHERE account_id = $1 ORDER BY scope, arm_name`, accountID)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("arms of account %d: %w", accountID, err)
 	}
-	if len(names) == 0 {
-		return arms, nil
-	}
-	have := make(map[string]bandit.Arm, len(arms))
-	for _, a := range arms {
-		have[a.Name] = a
-	}
-	var missing []string
-	for _, n := range names {
-		if _, ok := have[n]; !ok && !slices.Contains(missing, n) {
-			missing = append(missing, n)
-		}
-	}
-	if len(missing) > 0 {
-		rows, err := db.Query(ctx, `
-			INSERT INTO bandit_arms (account_id, scope, arm_name, alpha, beta, updated_at)
-			SELECT $1, $2, name, 1, 1, $4 FROM unnest($3::text[]) AS name
-			ON CONFLICT (account_id, scope, arm_name) DO UPDATE SET arm_name = EXCLUDED.arm_name
-			RETURNING arm_name, alpha, beta, pulls`, accountID, scope, missing, s.Now())
-		if err != nil {
-			return nil, fmt.Errorf("create %s arms of account %d: %w", scope, accountID, err)
-		}
-		created, err := scanArms(rows)
-		if err != nil {
-			return nil, fmt.Errorf("create %s arms of account %d: %w", scope, accountID, err)
-		}
-		for _, a := range created {
-			have[a.Name] = a
-		}
-	}
-	out := make([]bandit.Arm, 0, len(names))
-	seen := map[string]bool{}
-	for _, n := range names {
-		if !seen[n] {
-			seen[n] = true
-			out = append(out, have[n])
-		}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ArmRow, error) {
+		var a ArmRow
+		return a, r.Scan(&a.Scope, &a.Name, &a.Alpha, &a.Beta, &a.Pulls, &a.Lift, &a.Uncertainty, &a.LiftLow, &a.LiftHigh,
+			&a.Evidence, &a.Since, &a.LearnedVersion, &a.UpdatedAt)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("arms of account %d: %w", accountID, err)
 	}
 	return out, nil
 }
 
-func selectArms(ctx context.Context, db DBTX, accountID int64, scope string, names []string) ([]bandit.Arm, error) {
-	rows, err := db.Query(ctx, `SELECT arm_name, alpha, beta, pulls FROM bandit_arms
-		WHERE account_id = $1 AND scope = $2 AND (COALESCE(cardinality($3::text[]), 0) = 0 OR arm_name = ANY($3))
-		ORDER BY arm_name`, accountID, scope, names)
+// Models of learning_runs.posterior.
+const (
+	ModelPost  = "post"
+	ModelReply = "reply"
+)
+
+// LatestPosterior returns the joint posterior of model ("post" or "reply") from the account's newest
+// learning run, and that run's version; nil and 0 before the first run (the plan then samples the prior).
+func (s *Store) LatestPosterior(ctx context.Context, db DBTX, accountID int64, model string) (*bandit.Posterior, int, error) {
+	var raw []byte
+	var version int
+	err := db.QueryRow(ctx, `SELECT posterior -> $2::text, version FROM learning_runs
+		WHERE account_id = $1 ORDER BY version DESC LIMIT 1`, accountID, model).Scan(&raw, &version)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, 0, nil
+	}
 	if err != nil {
-		return nil, fmt.Errorf("load %s arms of account %d: %w", scope, accountID, err)
+		return nil, 0, fmt.Errorf("latest %s posterior of account %d: %w", model, accountID, err)
 	}
-	arms, err := scanArms(rows)
-	if err != nil {
-		return nil, fmt.Errorf("load %s arms of account %d: %w", scope, accountID, err)
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, version, nil
 	}
-	return arms, nil
+	p := &bandit.Posterior{}
+	if err := json.Unmarshal(raw, p); err != nil {
+		return nil, 0, fmt.Errorf("latest %s posterior of account %d: decode: %w", model, accountID, err)
+	}
+	return p, version, nil
 }
 
-type armRows interface {
-	Next() bool
-	Scan(dest ...any) error
-	Err() error
-	Close()
-}
-
-func scanArms(rows armRows) ([]bandit.Arm, error) {
-	defer rows.Close()
-	arms := []bandit.Arm{}
-	for rows.Next() {
-		var a bandit.Arm
-		if err := rows.Scan(&a.Name, &a.Alpha, &a.Beta, &a.Pulls); err != nil {
-			return nil, fmt.Errorf("scan arm: %w", err)
-		}
-		arms = append(arms, a)
-	}
-	return arms, rows.Err()
-}
-
-// SaveArms stores the arms' posteriors (alpha, beta) for one scope, creating missing rows. Pulls are
-// RecordPull's and are not overwritten.
-func (s *Store) SaveArms(ctx context.Context, db DBTX, accountID int64, scope string, arms []bandit.Arm) error {
+// saveArms upserts one row per summarised arm. Pulls are RecordPulls' and are not overwritten.
+func saveArms(ctx context.Context, db DBTX, accountID int64, arms []bandit.ArmSummary, version int, now time.Time) error {
 	if len(arms) == 0 {
 		return nil
 	}
-	scopes := make([]string, len(arms))
-	for i := range scopes {
-		scopes[i] = scope
-	}
-	return saveArms(ctx, db, accountID, scopes, arms, s.Now())
-}
-
-func saveArms(ctx context.Context, db DBTX, accountID int64, scopes []string, arms []bandit.Arm, now time.Time) error {
-	names := make([]string, len(arms))
-	alphas := make([]float64, len(arms))
-	betas := make([]float64, len(arms))
+	n := len(arms)
+	scopes, names := make([]string, n), make([]string, n)
+	alphas, betas, lifts, sds, lows, highs, evidence := make([]float64, n), make([]float64, n), make([]float64, n),
+		make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
+	since := make([]*time.Time, n)
 	for i, a := range arms {
-		if !(a.Alpha > 0 && a.Beta > 0) {
-			return fmt.Errorf("save arm %s/%s: alpha %v and beta %v must be positive", scopes[i], a.Name, a.Alpha, a.Beta)
-		}
-		names[i], alphas[i], betas[i] = a.Name, a.Alpha, a.Beta
+		scopes[i], names[i] = a.Scope, a.Arm
+		alphas[i] = 1 + a.Evidence*a.ProbAbove
+		betas[i] = 1 + a.Evidence*(1-a.ProbAbove)
+		lifts[i], sds[i], lows[i], highs[i], evidence[i], since[i] = a.Lift, a.Uncertainty, a.LiftLow, a.LiftHigh, a.Evidence, a.Since
 	}
 	_, err := db.Exec(ctx, `
-		INSERT INTO bandit_arms (account_id, scope, arm_name, alpha, beta, updated_at)
-		SELECT $1, sc, name, a, b, $6 FROM unnest($2::text[], $3::text[], $4::float8[], $5::float8[]) AS t(sc, name, a, b)
+		INSERT INTO bandit_arms (account_id, scope, arm_name, alpha, beta, lift, uncertainty, lift_low, lift_high, evidence,
+			since, learned_version, updated_at)
+		SELECT $1, sc, name, a, b, l, u, lo, hi, e, si, $12, $13
+		FROM unnest($2::text[], $3::text[], $4::float8[], $5::float8[], $6::float8[], $7::float8[], $8::float8[],
+			$9::float8[], $10::float8[], $11::timestamptz[]) AS t(sc, name, a, b, l, u, lo, hi, e, si)
 		ON CONFLICT (account_id, scope, arm_name) DO UPDATE SET
-			alpha = EXCLUDED.alpha, beta = EXCLUDED.beta, updated_at = EXCLUDED.updated_at`,
-		accountID, scopes, names, alphas, betas, now)
+			alpha = EXCLUDED.alpha, beta = EXCLUDED.beta, lift = EXCLUDED.lift, uncertainty = EXCLUDED.uncertainty,
+			lift_low = EXCLUDED.lift_low, lift_high = EXCLUDED.lift_high, evidence = EXCLUDED.evidence,
+			since = EXCLUDED.since, learned_version = EXCLUDED.learned_version, updated_at = EXCLUDED.updated_at`,
+		accountID, scopes, names, alphas, betas, lifts, sds, lows, highs, evidence, since, version, now)
 	if err != nil {
 		return fmt.Errorf("save arms of account %d: %w", accountID, err)
 	}
 	return nil
 }
 
-// RecordPull counts one pick of an arm (bandit_arms.pulls), creating the arm at the prior if missing.
-func (s *Store) RecordPull(ctx context.Context, db DBTX, accountID int64, scope, armName string) error {
-	return s.RecordPulls(ctx, db, accountID, []string{scope}, []string{armName})
-}
-
-// RecordPulls counts picks of several arms (scopes[i], arms[i]) in one statement.
+// RecordPulls counts picks of several arms (scopes[i], arms[i]) in one statement (bandit_arms.pulls),
+// creating missing arms at lift 1.
 func (s *Store) RecordPulls(ctx context.Context, db DBTX, accountID int64, scopes, arms []string) error {
 	if len(scopes) != len(arms) {
 		return fmt.Errorf("record pulls for account %d: %d scopes but %d arms", accountID, len(scopes), len(arms))

@@ -5,41 +5,32 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/xbot/xbot/internal/bandit"
 	"github.com/xbot/xbot/internal/dbtest"
+	"github.com/xbot/xbot/store"
 )
 
-func TestArmsLoadSavePull(t *testing.T) {
+func TestRecordPullsAndPosteriorBeforeLearning(t *testing.T) {
 	t.Parallel()
 	tx := dbtest.Tx(t)
 	f := newArmsFixture(t, tx)
+	require.NoError(t, f.st.RecordPulls(f.ctx, tx, f.acct, []string{"topic", "topic", "hour"}, []string{"pg", "pg", "7"}))
+	require.NoError(t, f.st.RecordPulls(f.ctx, tx, f.acct, []string{"topic"}, []string{"pg"}))
+	require.Error(t, f.st.RecordPulls(f.ctx, tx, f.acct, []string{"topic"}, nil))
+	pg := f.arms(t, "topic")["pg"]
+	require.Equal(t, int64(3), pg.Pulls)
+	require.Equal(t, 1.0, pg.Lift, "an arm never learned reads ×1")
+	require.Zero(t, pg.Evidence)
+	require.Equal(t, int64(1), f.arms(t, "hour")["7"].Pulls)
 
-	arms, err := f.st.LoadArms(f.ctx, tx, f.acct, bandit.ScopeTopic, []string{"go", "pg", "go"})
+	post, version, err := f.st.LatestPosterior(f.ctx, tx, f.acct, store.ModelPost)
 	require.NoError(t, err)
-	require.Equal(t, []bandit.Arm{bandit.NewArm("go"), bandit.NewArm("pg")}, arms, "created at the prior, in config order, once")
+	require.Nil(t, post, "before the first run the plan samples the prior")
+	require.Zero(t, version)
 
-	require.NoError(t, f.st.SaveArms(f.ctx, tx, f.acct, bandit.ScopeTopic, []bandit.Arm{{Name: "pg", Alpha: 4.5, Beta: 2}, {Name: "old", Alpha: 2, Beta: 9}}))
-	require.NoError(t, f.st.RecordPull(f.ctx, tx, f.acct, bandit.ScopeTopic, "pg"))
-	require.NoError(t, f.st.RecordPull(f.ctx, tx, f.acct, bandit.ScopeTopic, "pg"))
-	require.NoError(t, f.st.RecordPull(f.ctx, tx, f.acct, bandit.ScopeHour, "7"))
-
-	arms, err = f.st.LoadArms(f.ctx, tx, f.acct, bandit.ScopeTopic, []string{"pg", "go", "new"})
-	require.NoError(t, err)
-	require.Equal(t, []bandit.Arm{{Name: "pg", Alpha: 4.5, Beta: 2, Pulls: 2}, bandit.NewArm("go"), bandit.NewArm("new")}, arms,
-		"configured arms only; a removed arm stays stored but is not offered")
-
-	all, err := f.st.LoadArms(f.ctx, tx, f.acct, bandit.ScopeTopic, nil)
-	require.NoError(t, err)
-	require.Len(t, all, 4)
-	hours, err := f.st.LoadArms(f.ctx, tx, f.acct, bandit.ScopeHour, bandit.HourArms())
-	require.NoError(t, err)
-	require.Len(t, hours, 24)
-	require.Equal(t, int64(1), hours[7].Pulls)
-
-	// Saving keeps pulls; the posterior must stay valid.
-	require.NoError(t, f.st.SaveArms(f.ctx, tx, f.acct, bandit.ScopeTopic, []bandit.Arm{{Name: "pg", Alpha: 1, Beta: 1}}))
-	arms, err = f.st.LoadArms(f.ctx, tx, f.acct, bandit.ScopeTopic, []string{"pg"})
-	require.NoError(t, err)
-	require.Equal(t, int64(2), arms[0].Pulls)
-	require.Error(t, f.st.SaveArms(f.ctx, tx, f.acct, bandit.ScopeTopic, []bandit.Arm{{Name: "pg", Alpha: 0, Beta: 1}}))
+	// Learning keeps the pulls.
+	for range 5 {
+		f.post(t, "pg", "tip", 7, 0.03, false)
+	}
+	f.learn(t, store.LearnLive, 5)
+	require.Equal(t, int64(3), f.arms(t, "topic")["pg"].Pulls)
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"strconv"
@@ -19,159 +20,130 @@ const (
 )
 
 const (
-	// learnBatchMax bounds one run's work; outcomes beyond it wait for the next period's run.
+	// learnBatchMax bounds how many unlearned outcomes one run marks; the rest wait for the next run.
 	learnBatchMax = 5000
 	// explorePicks is how many recent decisions the explore ratio is measured on.
 	explorePicks = 50
-	// medianWindow is the trailing window of the reward's median engagement rate.
-	medianWindow = 30 * 24 * time.Hour
+	// modelWindowPosts bounds the outcomes a model is fitted on (newest first), and modelWindowHalfLives
+	// the age (older outcomes weigh under 2^-8): together they keep a run's cost flat in the table's size.
+	modelWindowPosts     = 2000
+	modelWindowHalfLives = 8
+	// changeZ and changeMinPosts are the per-arm change test's threshold (standard errors of the residual
+	// shift) and the posts it needs on each side of a change.
+	changeZ        = 4.0
+	changeMinPosts = 8
 )
+
+// LearnParams are a learn run's settings.
+type LearnParams struct {
+	Mode        string        // LearnLive or LearnShadow
+	MinOutcomes int           // LEARN_MIN_OUTCOMES: fewer unlearned outcomes skip the run
+	HalfLife    time.Duration // LEARN_HALF_LIFE: an outcome's weight is 2^(-age/HalfLife), age from posted_at
+	// PostArms are the configured arms of the post model (topics, formats, hooks, hours), summarised
+	// even before they have evidence.
+	PostArms []bandit.Feature
+	Now      time.Time
+}
 
 // LearnResult is what one learn run did.
 type LearnResult struct {
 	Version      int     // learning_runs.version written (0 when skipped)
-	ArmsTrained  int     // arms that received evidence
+	ArmsTrained  int     // arms with evidence in the models' windows
 	ExploreRatio float64 // share of the last picks that were not their scope's best arm
-	OutcomesUsed int     // outcomes folded in and marked learned
+	OutcomesUsed int     // unlearned outcomes this run marked learned
 	Available    int     // unlearned outcomes of the mode's kind found (what the skip compared)
-	Skipped      bool    // fewer than minOutcomes: nothing written
+	Skipped      bool    // fewer than MinOutcomes: nothing written
 }
 
-type learnOutcome struct {
-	id           int64
-	reply        bool
-	er           float64
-	hasER        bool
-	topic        string
-	format, hook string
-	hour         *int16
-}
-
-// LearnRun is one learn job's run (DESIGN.md section 7) in tx:
+// LearnRun is one learn job's run in tx:
 //
 //  1. take a transaction-scoped advisory lock keyed by schema and account, so runs of one account are
 //     serialised (and tests in their own schemas never block each other);
-//  2. read the unlearned outcomes with status ok or no_impressions (live mode: real ones only), oldest
-//     first, at most learnBatchMax, locking them; fewer than minOutcomes: Skipped, nothing written;
-//  3. reward each 1 when its first-reading ER beats the trailing 30-day median ER of the account's posts
-//     of the same kind (replies against replies, posts against posts; posts chosen by posted_at, so the
-//     median rides the (account_id, posted_at) index); no impressions is 0;
-//  4. discount every arm of the account by discount, add the evidence — posts train topic, format, hook
-//     and hour (hour_bucket); replies train the reply scope under their topic, or bandit.ReplyDefaultArm
-//     when they have none — and save the arms;
-//  5. mark the outcomes learned (learned_at = now) and insert learning_runs with version max+1.
+//  2. find the unlearned outcomes with status ok or no_impressions (live mode: real ones only), at most
+//     learnBatchMax, locking them; fewer than MinOutcomes: Skipped, nothing written;
+//  3. fit the post model and the reply model (bandit.Fit) from scratch on each kind's newest outcomes
+//     with a first reading (bounded by count and age), every one weighted by its age at p.Now, so the
+//     result depends on the outcomes and the time only — never on how many runs came before, nor on
+//     how many replies triggered them;
+//  4. write one bandit_arms row per arm (lift, uncertainty, evidence, since) and the joint posteriors to
+//     learning_runs (version max+1), mark the found outcomes learned.
 //
-// explore_ratio is measured after the update on the account's last 50 decisions (any type and status,
-// by created_at): each contributes one pick per dimension it has; the ratio is the share of those picks
-// that are not their scope's best arm by posterior mean (ties count as best).
-//
-// Its cost depends on the batch, the account's arms and its last 30 days of posts, never on the total
-// number of outcomes.
-func (s *Store) LearnRun(ctx context.Context, tx pgx.Tx, accountID int64, mode string, minOutcomes int, discount float64, now time.Time) (*LearnResult, error) {
-	if mode != LearnLive && mode != LearnShadow {
-		return nil, fmt.Errorf("learn run: mode %q is not live or shadow", mode)
+// explore_ratio is measured on the account's last 50 decisions (any type and status, by created_at): the
+// share of their picks that are not their scope's arm with the highest lift among arms with evidence.
+func (s *Store) LearnRun(ctx context.Context, tx pgx.Tx, accountID int64, p LearnParams) (*LearnResult, error) {
+	if p.Mode != LearnLive && p.Mode != LearnShadow {
+		return nil, fmt.Errorf("learn run: mode %q is not live or shadow", p.Mode)
 	}
-	if !(discount >= 0 && discount <= 1) {
-		return nil, fmt.Errorf("learn run: discount %v outside [0, 1]", discount)
+	if p.HalfLife <= 0 {
+		return nil, fmt.Errorf("learn run: half-life %v must be positive", p.HalfLife)
 	}
-	minOutcomes = max(minOutcomes, 1)
-	allKinds := mode == LearnShadow
+	minOutcomes := max(p.MinOutcomes, 1)
+	allKinds := p.Mode == LearnShadow
 
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || ':' || $1::bigint::text, 0))`,
 		accountID); err != nil {
 		return nil, fmt.Errorf("learn run: lock account %d: %w", accountID, err)
 	}
-
-	batch, err := unlearnedOutcomes(ctx, tx, accountID, allKinds)
+	ids, err := unlearnedOutcomes(ctx, tx, accountID, allKinds)
 	if err != nil {
 		return nil, err
 	}
-	res := &LearnResult{Available: len(batch)}
-	if len(batch) < minOutcomes {
+	res := &LearnResult{Available: len(ids)}
+	if len(ids) < minOutcomes {
 		res.Skipped = true
 		return res, nil
 	}
 
-	medians, err := medianER(ctx, tx, accountID, allKinds, now)
-	if err != nil {
-		return nil, err
-	}
-	evidence := map[string]map[string]bandit.Evidence{}
-	add := func(scope, arm string, win bool) {
-		if arm == "" {
-			return
-		}
-		if evidence[scope] == nil {
-			evidence[scope] = map[string]bandit.Evidence{}
-		}
-		e := evidence[scope][arm]
-		if win {
-			e.Successes++
-		} else {
-			e.Failures++
-		}
-		evidence[scope][arm] = e
-	}
-	ids := make([]int64, len(batch))
-	for i, o := range batch {
-		ids[i] = o.id
-		win := bandit.Reward(o.er, o.hasER, medians[o.reply])
-		if o.reply {
-			add(bandit.ScopeReply, cmpString(o.topic, bandit.ReplyDefaultArm), win)
-			continue
-		}
-		add(bandit.ScopeTopic, o.topic, win)
-		add(bandit.ScopeFormat, o.format, win)
-		add(bandit.ScopeHook, o.hook, win)
-		if o.hour != nil {
-			add(bandit.ScopeHour, strconv.Itoa(int(*o.hour)), win)
-		}
-	}
-
-	arms, err := allArms(ctx, tx, accountID)
-	if err != nil {
-		return nil, err
-	}
-	var scopes []string
-	var flat []bandit.Arm
-	for _, scope := range bandit.Scopes() {
-		updated, err := bandit.Update(arms[scope], evidence[scope], discount)
+	posteriors := map[string]*bandit.Posterior{}
+	var arms []bandit.ArmSummary
+	for _, model := range []string{ModelPost, ModelReply} {
+		obs, err := modelObservations(ctx, tx, accountID, model, allKinds, p)
 		if err != nil {
-			return nil, fmt.Errorf("learn run: update %s arms: %w", scope, err)
+			return nil, err
 		}
-		arms[scope] = updated
-		res.ArmsTrained += len(evidence[scope])
-		for _, a := range updated {
-			scopes = append(scopes, scope)
-			flat = append(flat, a)
+		var configured []bandit.Feature
+		if model == ModelPost {
+			configured = p.PostArms
 		}
-	}
-	if len(flat) > 0 {
-		if err := saveArms(ctx, tx, accountID, scopes, flat, now); err != nil {
-			return nil, fmt.Errorf("learn run: %w", err)
+		post, sums, err := bandit.Fit(obs, bandit.FitOptions{Now: p.Now, HalfLife: p.HalfLife, Arms: configured,
+			ChangeZ: changeZ, ChangeMinPosts: changeMinPosts})
+		if err != nil {
+			return nil, fmt.Errorf("learn run: fit %s model: %w", model, err)
 		}
+		posteriors[model] = post
+		arms = append(arms, sums...)
 	}
-
-	tag, err := tx.Exec(ctx, `UPDATE outcomes SET learned_at = $2 WHERE id = ANY($1) AND learned_at IS NULL`, ids, now)
-	if err != nil {
-		return nil, fmt.Errorf("learn run: mark outcomes learned: %w", err)
-	}
-	if tag.RowsAffected() != int64(len(ids)) {
-		// Cannot happen under the lock and row locks; refuse rather than count an outcome twice.
-		return nil, fmt.Errorf("learn run: marked %d of %d outcomes learned", tag.RowsAffected(), len(ids))
+	for _, a := range arms {
+		if a.Evidence > 0 {
+			res.ArmsTrained++
+		}
 	}
 	res.OutcomesUsed = len(ids)
-
 	res.ExploreRatio, err = exploreRatio(ctx, tx, accountID, arms)
 	if err != nil {
 		return nil, err
 	}
+	blob, err := json.Marshal(posteriors)
+	if err != nil {
+		return nil, fmt.Errorf("learn run: encode posterior: %w", err)
+	}
 	err = tx.QueryRow(ctx, `
-		INSERT INTO learning_runs (account_id, version, arms_trained, explore_ratio, outcomes_used, created_at)
-		SELECT $1, COALESCE(max(version), 0) + 1, $2, $3, $4, $5 FROM learning_runs WHERE account_id = $1
-		RETURNING version`, accountID, res.ArmsTrained, res.ExploreRatio, res.OutcomesUsed, now).Scan(&res.Version)
+		INSERT INTO learning_runs (account_id, version, arms_trained, explore_ratio, outcomes_used, created_at, posterior, half_life_seconds)
+		SELECT $1, COALESCE(max(version), 0) + 1, $2, $3, $4, $5, $6, $7 FROM learning_runs WHERE account_id = $1
+		RETURNING version`, accountID, res.ArmsTrained, res.ExploreRatio, res.OutcomesUsed, p.Now, blob, p.HalfLife.Seconds()).Scan(&res.Version)
 	if err != nil {
 		return nil, fmt.Errorf("learn run: insert learning run: %w", err)
+	}
+	if err := saveArms(ctx, tx, accountID, arms, res.Version, p.Now); err != nil {
+		return nil, fmt.Errorf("learn run: %w", err)
+	}
+	tag, err := tx.Exec(ctx, `UPDATE outcomes SET learned_at = $2 WHERE id = ANY($1) AND learned_at IS NULL`, ids, p.Now)
+	if err != nil {
+		return nil, fmt.Errorf("learn run: mark outcomes learned: %w", err)
+	}
+	if tag.RowsAffected() != int64(len(ids)) {
+		// Cannot happen under the lock and row locks; refuse rather than report an outcome twice.
+		return nil, fmt.Errorf("learn run: marked %d of %d outcomes learned", tag.RowsAffected(), len(ids))
 	}
 	return res, nil
 }
@@ -183,89 +155,102 @@ func cmpString(s, fallback string) string {
 	return s
 }
 
-func unlearnedOutcomes(ctx context.Context, tx pgx.Tx, accountID int64, allKinds bool) ([]learnOutcome, error) {
+func unlearnedOutcomes(ctx context.Context, tx pgx.Tx, accountID int64, allKinds bool) ([]int64, error) {
 	rows, err := tx.Query(ctx, `
-		SELECT o.id, cm.decision_type = 'reply', o.first_engagement_rate,
-		       COALESCE(cm.topic, ''), COALESCE(cm.format, ''), COALESCE(cm.hook, ''), cm.hour_bucket
-		FROM outcomes o JOIN content_metadata cm ON cm.decision_id = o.decision_id
+		SELECT o.id FROM outcomes o
 		WHERE o.account_id = $1 AND o.learned_at IS NULL AND o.status IN ('ok', 'no_impressions')
 		  AND ($2 OR NOT o.simulated)
 		ORDER BY o.collected_at, o.id
 		LIMIT $3
-		FOR UPDATE OF o`, accountID, allKinds, learnBatchMax)
+		FOR UPDATE`, accountID, allKinds, learnBatchMax)
 	if err != nil {
 		return nil, fmt.Errorf("learn run: read unlearned outcomes of account %d: %w", accountID, err)
 	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("learn run: read unlearned outcomes of account %d: %w", accountID, err)
+	}
+	return ids, nil
+}
+
+// modelObservations reads one model's outcomes with a first reading: the account's newest posts (model
+// "post") or replies of the window, through the (account_id, decision_type, posted_at) index.
+func modelObservations(ctx context.Context, tx pgx.Tx, accountID int64, model string, allKinds bool, p LearnParams) ([]bandit.Observation, error) {
+	kind := "single"
+	if model == ModelReply {
+		kind = "reply"
+	}
+	since := p.Now.Add(-time.Duration(modelWindowHalfLives) * p.HalfLife)
+	rows, err := tx.Query(ctx, `
+		SELECT COALESCE(cm.topic, ''), COALESCE(cm.format, ''), COALESCE(cm.hook, ''), cm.hour_bucket, pd.posted_at,
+		       o.first_engagements, o.first_impressions, o.first_engagement_rate, o.impressions
+		FROM posted_decisions pd
+		JOIN outcomes o ON o.decision_id = pd.decision_id
+		JOIN content_metadata cm ON cm.decision_id = pd.decision_id
+		WHERE pd.account_id = $1 AND pd.decision_type = $2 AND pd.posted_at > $3 AND pd.posted_at <= $4
+		  AND o.status = 'ok' AND o.first_engagement_rate IS NOT NULL AND ($5 OR NOT o.simulated)
+		ORDER BY pd.posted_at DESC
+		LIMIT $6`, accountID, kind, since, p.Now, allKinds, modelWindowPosts)
+	if err != nil {
+		return nil, fmt.Errorf("learn run: read %s outcomes of account %d: %w", model, accountID, err)
+	}
 	defer rows.Close()
-	var out []learnOutcome
+	var out []bandit.Observation
 	for rows.Next() {
-		var o learnOutcome
-		var er *float64
-		if err := rows.Scan(&o.id, &o.reply, &er, &o.topic, &o.format, &o.hook, &o.hour); err != nil {
+		var topic, format, hook string
+		var hour *int16
+		var at time.Time
+		var eng, imp *int64
+		var firstER float64
+		var latestImp int64
+		if err := rows.Scan(&topic, &format, &hook, &hour, &at, &eng, &imp, &firstER, &latestImp); err != nil {
 			return nil, fmt.Errorf("learn run: scan outcome: %w", err)
 		}
-		if er != nil && !math.IsNaN(*er) {
-			o.er, o.hasER = *er, true
+		o := bandit.Observation{At: at}
+		switch {
+		case eng != nil && imp != nil && *imp > 0:
+			o.LogRate = bandit.LogRate(float64(*eng), float64(*imp))
+		case latestImp > 0:
+			// Stored before the first reading's counts were kept: its rate at the latest impressions.
+			o.LogRate = bandit.LogRate(math.Round(firstER*float64(latestImp)), float64(latestImp))
+		default:
+			continue
+		}
+		if model == ModelReply {
+			o.Arms = []bandit.Feature{{Scope: bandit.ScopeReply, Arm: cmpString(topic, bandit.ReplyDefaultArm)}}
+		} else {
+			for _, f := range []bandit.Feature{{Scope: bandit.ScopeTopic, Arm: topic}, {Scope: bandit.ScopeFormat, Arm: format},
+				{Scope: bandit.ScopeHook, Arm: hook}} {
+				if f.Arm != "" {
+					o.Arms = append(o.Arms, f)
+				}
+			}
+			if hour != nil {
+				o.Arms = append(o.Arms, bandit.Feature{Scope: bandit.ScopeHour, Arm: strconv.Itoa(int(*hour))})
+			}
 		}
 		out = append(out, o)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("learn run: read unlearned outcomes of account %d: %w", accountID, err)
+		return nil, fmt.Errorf("learn run: read %s outcomes of account %d: %w", model, accountID, err)
 	}
 	return out, nil
 }
 
-// medianER returns the trailing 30-day median first-reading ER, keyed by "is a reply". A kind with no
-// rate in the window has median 0, so any engagement beats it.
-func medianER(ctx context.Context, tx pgx.Tx, accountID int64, allKinds bool, now time.Time) (map[bool]float64, error) {
-	rows, err := tx.Query(ctx, `
-		SELECT pd.decision_type = 'reply', percentile_cont(0.5) WITHIN GROUP (ORDER BY o.first_engagement_rate)
-		FROM posted_decisions pd JOIN outcomes o ON o.decision_id = pd.decision_id
-		WHERE pd.account_id = $1 AND pd.posted_at > $2 AND pd.posted_at <= $3
-		  AND o.first_engagement_rate IS NOT NULL AND ($4 OR NOT o.simulated)
-		GROUP BY 1`, accountID, now.Add(-medianWindow), now, allKinds)
-	if err != nil {
-		return nil, fmt.Errorf("learn run: median engagement rate of account %d: %w", accountID, err)
-	}
-	defer rows.Close()
-	out := map[bool]float64{}
-	for rows.Next() {
-		var reply bool
-		var m float64
-		if err := rows.Scan(&reply, &m); err != nil {
-			return nil, fmt.Errorf("learn run: scan median: %w", err)
+func exploreRatio(ctx context.Context, tx pgx.Tx, accountID int64, arms []bandit.ArmSummary) (float64, error) {
+	best := map[string][]string{}
+	top := map[string]float64{}
+	for _, a := range arms {
+		if a.Evidence <= 0 {
+			continue // an arm never tried is not "the best" because its prior happens to sit higher
 		}
-		out[reply] = m
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("learn run: median engagement rate of account %d: %w", accountID, err)
-	}
-	return out, nil
-}
-
-func allArms(ctx context.Context, tx pgx.Tx, accountID int64) (map[string][]bandit.Arm, error) {
-	rows, err := tx.Query(ctx, `SELECT scope, arm_name, alpha, beta, pulls FROM bandit_arms
-		WHERE account_id = $1 ORDER BY scope, id`, accountID)
-	if err != nil {
-		return nil, fmt.Errorf("learn run: load arms of account %d: %w", accountID, err)
-	}
-	defer rows.Close()
-	out := map[string][]bandit.Arm{}
-	for rows.Next() {
-		var scope string
-		var a bandit.Arm
-		if err := rows.Scan(&scope, &a.Name, &a.Alpha, &a.Beta, &a.Pulls); err != nil {
-			return nil, fmt.Errorf("learn run: scan arm: %w", err)
+		switch l, ok := top[a.Scope]; {
+		case !ok || a.Lift > l:
+			top[a.Scope], best[a.Scope] = a.Lift, []string{a.Arm}
+		case a.Lift == l:
+			best[a.Scope] = append(best[a.Scope], a.Arm)
 		}
-		out[scope] = append(out[scope], a)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("learn run: load arms of account %d: %w", accountID, err)
-	}
-	return out, nil
-}
-
-func exploreRatio(ctx context.Context, tx pgx.Tx, accountID int64, arms map[string][]bandit.Arm) (float64, error) {
 	rows, err := tx.Query(ctx, `
 		SELECT decision_type = 'reply', COALESCE(topic, ''), COALESCE(format, ''), COALESCE(hook, ''), hour_bucket
 		FROM content_metadata WHERE account_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2`, accountID, explorePicks)
@@ -299,7 +284,7 @@ func exploreRatio(ctx context.Context, tx pgx.Tx, accountID int64, arms map[stri
 	}
 	var explored, total float64
 	for scope, ps := range picks {
-		explored += bandit.ExploreRatio(ps, arms[scope]) * float64(len(ps))
+		explored += bandit.ExploreRatio(ps, best[scope]) * float64(len(ps))
 		total += float64(len(ps))
 	}
 	if total == 0 {

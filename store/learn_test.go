@@ -2,11 +2,13 @@ package store_test
 
 import (
 	"context"
+	"math"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/xbot/xbot/internal/bandit"
@@ -95,13 +97,15 @@ func (f *armsFixture) outcome(t *testing.T, decisionID string, er float64, simul
 	} else {
 		rate = &er
 	}
+	engagements := int64(math.Round(max(er, 0) * float64(impressions)))
 	_, err := f.db.Exec(f.ctx, `INSERT INTO outcomes (decision_id, account_id, tweet_id, simulated, impressions,
-			engagement_rate, first_engagement_rate, status, collected_at)
-		VALUES ($1::uuid, $2, $8, $3, $4, $5, $5, $6, $7)`, decisionID, f.acct, simulated, impressions, rate, status, f.now, "tw-"+decisionID)
+			engagement_rate, first_engagement_rate, status, collected_at, first_impressions, first_engagements)
+		VALUES ($1::uuid, $2, $8, $3, $4, $5, $5, $6, $7, $4, $9)`, decisionID, f.acct, simulated, impressions, rate, status, f.now,
+		"tw-"+decisionID, engagements)
 	require.NoError(t, err)
 }
 
-// post inserts a posted single with arms and its outcome.
+// post inserts a posted single with arms and its outcome, posted an hour before f.now.
 func (f *armsFixture) post(t *testing.T, topic, format string, hour int, er float64, simulated bool) string {
 	t.Helper()
 	id := f.decision(t, fixtureDecision{topic: topic, format: format, hook: "none", hour: &hour})
@@ -109,13 +113,31 @@ func (f *armsFixture) post(t *testing.T, topic, format string, hour int, er floa
 	return id
 }
 
-func (f *armsFixture) arms(t *testing.T, scope string) map[string]bandit.Arm {
+// params are a learn run's settings at f.now.
+func (f *armsFixture) params(mode string, minOutcomes int) store.LearnParams {
+	return store.LearnParams{Mode: mode, MinOutcomes: minOutcomes, HalfLife: 14 * 24 * time.Hour, Now: f.now,
+		PostArms: []bandit.Feature{{Scope: "topic", Arm: "go"}, {Scope: "topic", Arm: "pg"}, {Scope: "format", Arm: "tip"}}}
+}
+
+func (f *armsFixture) learn(t *testing.T, mode string, minOutcomes int) *store.LearnResult {
 	t.Helper()
-	arms, err := f.st.LoadArms(f.ctx, f.db, f.acct, scope, nil)
+	tx, ok := f.db.(pgx.Tx)
+	require.True(t, ok, "learn runs in a transaction")
+	res, err := f.st.LearnRun(f.ctx, tx, f.acct, f.params(mode, minOutcomes))
 	require.NoError(t, err)
-	out := map[string]bandit.Arm{}
-	for _, a := range arms {
-		out[a.Name] = a
+	return res
+}
+
+// arms are the account's bandit_arms rows of one scope by name.
+func (f *armsFixture) arms(t *testing.T, scope string) map[string]store.ArmRow {
+	t.Helper()
+	rows, err := f.st.Arms(f.ctx, f.db, f.acct)
+	require.NoError(t, err)
+	out := map[string]store.ArmRow{}
+	for _, a := range rows {
+		if a.Scope == scope {
+			out[a.Name] = a
+		}
 	}
 	return out
 }
@@ -138,8 +160,7 @@ func TestLearnRunSkipsBelowMinimum(t *testing.T) {
 	for range 4 {
 		f.post(t, "go", "tip", 9, 0.05, true)
 	}
-	res, err := f.st.LearnRun(f.ctx, tx, f.acct, store.LearnLive, 5, 0.97, f.now)
-	require.NoError(t, err)
+	res := f.learn(t, store.LearnLive, 5)
 	require.True(t, res.Skipped)
 	require.Equal(t, 3, res.Available)
 	require.Zero(t, res.Version)
@@ -148,119 +169,129 @@ func TestLearnRunSkipsBelowMinimum(t *testing.T) {
 	require.Zero(t, f.countRows(t, `SELECT count(*) FROM bandit_arms WHERE account_id = $1`))
 
 	// Shadow mode reads every outcome: 7 are enough.
-	res, err = f.st.LearnRun(f.ctx, tx, f.acct, store.LearnShadow, 5, 0.97, f.now)
-	require.NoError(t, err)
+	res = f.learn(t, store.LearnShadow, 5)
 	require.False(t, res.Skipped)
 	require.Equal(t, 7, res.OutcomesUsed)
 }
 
-func TestLearnRunVersionsAndEvidence(t *testing.T) {
+func TestLearnRunWritesArmsAndPosterior(t *testing.T) {
 	t.Parallel()
 	tx := dbtest.Tx(t)
 	f := newArmsFixture(t, tx)
-	// Existing evidence, to see the discount: topic "go" at Beta(3, 5).
-	require.NoError(t, f.st.SaveArms(f.ctx, tx, f.acct, bandit.ScopeTopic, []bandit.Arm{{Name: "go", Alpha: 3, Beta: 5}, bandit.NewArm("pg")}))
-
-	// Median of first ERs in 30 days: 0.02, 0.03, 0.04, 0.06, 0.08 and none for no impressions -> 0.04.
-	f.post(t, "go", "tip", 9, 0.08, false)  // win
-	f.post(t, "go", "list", 9, 0.06, false) // win
-	f.post(t, "pg", "tip", 14, 0.04, false) // not above the median
-	f.post(t, "pg", "tip", 14, 0.02, false) // loss
-	f.post(t, "pg", "list", 14, 0.03, false)
-	f.post(t, "pg", "list", 14, -1, false) // no impressions: loss
-	// An old post outside the 30 days does not move the median, and is learned like any other.
-	old := f.decision(t, fixtureDecision{topic: "go", format: "tip", created: f.now.Add(-40 * 24 * time.Hour)})
-	f.outcome(t, old, 0.001, false)
-	// A reply without topic trains the reply scope's default arm, against the replies' own median.
+	for i := range 12 {
+		f.post(t, "go", "tip", 9, 0.06+float64(i%3)*0.002, false)
+		f.post(t, "pg", "tip", 14, 0.02+float64(i%3)*0.002, false)
+	}
+	f.post(t, "pg", "list", 14, -1, false) // no impressions: marked learned, not fitted
 	reply := f.decision(t, fixtureDecision{kind: "reply"})
-	f.outcome(t, reply, 0.5, false)
-	// Not learnable: not found.
+	f.outcome(t, reply, 0.1, false)
 	nf := f.decision(t, fixtureDecision{topic: "go"})
 	_, err := tx.Exec(f.ctx, `INSERT INTO outcomes (decision_id, account_id, tweet_id, simulated, status, collected_at)
 		VALUES ($1, $2, 'x', false, 'not_found', $3)`, nf, f.acct, f.now)
 	require.NoError(t, err)
 
-	res, err := f.st.LearnRun(f.ctx, tx, f.acct, store.LearnLive, 5, 0.5, f.now)
-	require.NoError(t, err)
+	res := f.learn(t, store.LearnLive, 5)
 	require.False(t, res.Skipped)
 	require.Equal(t, 1, res.Version)
-	require.Equal(t, 8, res.OutcomesUsed)
-	// topic go, pg; format tip, list; hook none; hour 9, 14; reply default.
-	require.Equal(t, 8, res.ArmsTrained)
-	require.True(t, res.ExploreRatio >= 0 && res.ExploreRatio <= 1)
+	require.Equal(t, 26, res.OutcomesUsed, "24 posts, the one without impressions and the reply; not the not_found")
+	// topic go, pg; format tip; hook none; hours 9, 14; reply default (list has no fitted outcome).
+	require.Equal(t, 7, res.ArmsTrained)
 
-	topics := f.arms(t, bandit.ScopeTopic)
-	// go: Beta(3,5) discounted by 0.5 -> Beta(2,3), plus 2 wins and 1 loss (the old post).
-	require.InDelta(t, 4, topics["go"].Alpha, 1e-9)
-	require.InDelta(t, 4, topics["go"].Beta, 1e-9)
-	// pg: 4 losses.
-	require.InDelta(t, 1, topics["pg"].Alpha, 1e-9)
-	require.InDelta(t, 5, topics["pg"].Beta, 1e-9)
-	hours := f.arms(t, bandit.ScopeHour)
-	require.InDelta(t, 3, hours["9"].Alpha, 1e-9, "two wins at 9:00")
-	require.InDelta(t, 1, hours["9"].Beta, 1e-9, "the old post has no hour")
-	require.InDelta(t, 5, hours["14"].Beta, 1e-9)
-	// The reply is its kind's only rate, so it equals the median and does not beat it.
-	replies := f.arms(t, bandit.ScopeReply)
-	require.InDelta(t, 1, replies[bandit.ReplyDefaultArm].Alpha, 1e-9)
-	require.InDelta(t, 2, replies[bandit.ReplyDefaultArm].Beta, 1e-9)
-	require.Equal(t, 8, f.countRows(t, `SELECT count(*) FROM outcomes WHERE account_id = $1 AND learned_at IS NOT NULL`))
+	topics := f.arms(t, "topic")
+	goArm, pgArm := topics["go"], topics["pg"]
+	require.Greater(t, goArm.Lift, 1.2)
+	require.Less(t, pgArm.Lift, 0.85)
+	require.Greater(t, goArm.Alpha, goArm.Beta, "alpha/beta: the probability of beating the usual rate")
+	require.InDelta(t, 12, goArm.Evidence, 0.1, "a day-old post weighs almost 1")
+	require.NotNil(t, goArm.Uncertainty)
+	require.Less(t, *goArm.LiftLow, goArm.Lift)
+	require.Greater(t, *goArm.LiftHigh, goArm.Lift)
+	require.Equal(t, 1, *goArm.LearnedVersion)
+	require.Contains(t, f.arms(t, "reply"), bandit.ReplyDefaultArm)
+	require.Contains(t, f.arms(t, "hour"), "9")
 
-	// Nothing new: skipped, and nothing is counted again.
-	res, err = f.st.LearnRun(f.ctx, tx, f.acct, store.LearnLive, 1, 0.5, f.now)
+	post, version, err := f.st.LatestPosterior(f.ctx, tx, f.acct, store.ModelPost)
 	require.NoError(t, err)
+	require.Equal(t, 1, version)
+	require.Contains(t, post.Features, bandit.Feature{Scope: "topic", Arm: "go"})
+	require.Len(t, post.Mean, len(post.Features)+1)
+	require.Len(t, post.Chol, len(post.Mean)*len(post.Mean))
+	replies, _, err := f.st.LatestPosterior(f.ctx, tx, f.acct, store.ModelReply)
+	require.NoError(t, err)
+	require.Equal(t, []bandit.Feature{{Scope: "reply", Arm: bandit.ReplyDefaultArm}}, replies.Features)
+
+	// Nothing new: skipped, nothing written.
+	res = f.learn(t, store.LearnLive, 1)
 	require.True(t, res.Skipped)
 	require.Zero(t, res.Available)
-
-	// Five more: v2 uses exactly those.
-	f.now = f.now.Add(time.Minute)
-	for range 5 {
-		f.post(t, "rust", "story", 20, 0.09, false)
-	}
-	res, err = f.st.LearnRun(f.ctx, tx, f.acct, store.LearnLive, 5, 1, f.now)
-	require.NoError(t, err)
-	require.Equal(t, 2, res.Version)
-	require.Equal(t, 5, res.OutcomesUsed)
-	topics = f.arms(t, bandit.ScopeTopic)
-	require.InDelta(t, 6, topics["rust"].Alpha, 1e-9, "arms learned for names not configured yet")
-	require.InDelta(t, 4, topics["go"].Alpha, 1e-9, "discount 1 keeps old evidence, and go is not counted twice")
-
-	var versions []int
-	rows, err := tx.Query(f.ctx, `SELECT version FROM learning_runs WHERE account_id = $1 ORDER BY version`, f.acct)
-	require.NoError(t, err)
-	for rows.Next() {
-		var v int
-		require.NoError(t, rows.Scan(&v))
-		versions = append(versions, v)
-	}
-	require.NoError(t, rows.Err())
-	require.Equal(t, []int{1, 2}, versions)
+	require.Equal(t, 1, f.countRows(t, `SELECT count(*) FROM learning_runs WHERE account_id = $1`))
 }
 
-func TestLearnRunExploreRatio(t *testing.T) {
+// Forgetting is by age: the arms after learning a set of outcomes are the same whether one run saw them
+// all or a run followed every few of them, and replies (which trigger runs too) leave the post model alone.
+func TestLearnRunSameArmsWhateverTheRuns(t *testing.T) {
 	t.Parallel()
 	tx := dbtest.Tx(t)
-	f := newArmsFixture(t, tx)
-	// "go" wins every time, "pg" loses: after the run go is the best topic.
-	for range 3 {
-		f.post(t, "go", "", 1, 0.9, false)
+	start := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	once, often, replies := newArmsFixture(t, tx), newArmsFixture(t, tx), newArmsFixture(t, tx)
+	topics := []string{"go", "pg", "rust"}
+	for i := range 60 {
+		at := start.Add(time.Duration(i) * 5 * time.Hour)
+		hour := at.Hour()
+		er := []float64{0.05, 0.03, 0.02}[i%3] * (1 + 0.1*float64(i%4))
+		for _, f := range []*armsFixture{once, often, replies} {
+			f.now = at.Add(4 * time.Hour)
+			id := f.decision(t, fixtureDecision{topic: topics[i%3], format: "tip", hook: "none", hour: &hour, created: at})
+			f.outcome(t, id, er, false)
+		}
+		if i%5 == 4 {
+			often.learn(t, store.LearnLive, 5)
+		}
+		// A reply-heavy account: more replies than posts, each learn-triggering.
+		for j := range 3 {
+			r := replies.decision(t, fixtureDecision{kind: "reply", created: at.Add(time.Duration(j) * time.Minute)})
+			replies.outcome(t, r, 0.2, false)
+			replies.learn(t, store.LearnLive, 1)
+		}
 	}
-	for range 3 {
-		f.post(t, "pg", "", 1, 0.0, false)
+	// One last post, then every account learns at the same time.
+	end := start.Add(60 * 5 * time.Hour)
+	for _, f := range []*armsFixture{once, often, replies} {
+		f.now = end
+		hour := 3
+		f.outcome(t, f.decision(t, fixtureDecision{topic: "go", format: "tip", hook: "none", hour: &hour, created: end.Add(-time.Hour)}), 0.04, false)
+		require.False(t, f.learn(t, store.LearnLive, 1).Skipped)
 	}
-	res, err := f.st.LearnRun(f.ctx, tx, f.acct, store.LearnLive, 1, 1, f.now)
-	require.NoError(t, err)
-	// Picks: 6 topics (3 not the best) + 6 hooks + 6 hours (single arms, always best) -> 3/18.
-	require.InDelta(t, 3.0/18, res.ExploreRatio, 1e-9)
+	require.Greater(t, often.countRows(t, `SELECT count(*) FROM learning_runs WHERE account_id = $1`), 10)
+	for _, scope := range bandit.PostScopes() {
+		want := once.arms(t, scope)
+		require.NotEmpty(t, want)
+		for _, f := range []*armsFixture{often, replies} {
+			got := f.arms(t, scope)
+			require.Len(t, got, len(want), scope)
+			for name, a := range want {
+				b := got[name]
+				require.InDelta(t, a.Lift, b.Lift, 1e-9, "%s/%s", scope, name)
+				require.InDelta(t, *a.Uncertainty, *b.Uncertainty, 1e-9, "%s/%s", scope, name)
+				require.InDelta(t, a.Evidence, b.Evidence, 1e-9, "%s/%s", scope, name)
+				require.InDelta(t, a.Alpha, b.Alpha, 1e-9, "%s/%s", scope, name)
+			}
+		}
+	}
+	require.Greater(t, once.arms(t, "topic")["go"].Lift, once.arms(t, "topic")["rust"].Lift)
+	require.NotEmpty(t, replies.arms(t, "reply"))
+	require.Empty(t, once.arms(t, "reply"))
 }
 
 func TestLearnRunRejectsBadInput(t *testing.T) {
 	t.Parallel()
 	tx := dbtest.Tx(t)
 	f := newArmsFixture(t, tx)
-	_, err := f.st.LearnRun(f.ctx, tx, f.acct, "prod", 1, 0.9, f.now)
+	_, err := f.st.LearnRun(f.ctx, tx, f.acct, f.params("prod", 1))
 	require.Error(t, err)
-	_, err = f.st.LearnRun(f.ctx, tx, f.acct, store.LearnLive, 1, 1.1, f.now)
+	p := f.params(store.LearnLive, 1)
+	p.HalfLife = 0
+	_, err = f.st.LearnRun(f.ctx, tx, f.acct, p)
 	require.Error(t, err)
 }
 
@@ -289,7 +320,7 @@ func TestLearnRunsConcurrentlyNeverDoubleCount(t *testing.T) {
 				return
 			}
 			defer func() { _ = tx.Rollback(f.ctx) }()
-			res, err := f.st.LearnRun(f.ctx, tx, f.acct, store.LearnLive, 1, 1, f.now)
+			res, err := f.st.LearnRun(f.ctx, tx, f.acct, f.params(store.LearnLive, 1))
 			if err != nil {
 				errs[i] = err
 				return
@@ -309,10 +340,5 @@ func TestLearnRunsConcurrentlyNeverDoubleCount(t *testing.T) {
 	}
 	require.Equal(t, outcomes, used, "every outcome counted exactly once")
 	require.Equal(t, 1, ran, "the first run takes them all; the others find none")
-	// The evidence in the arms adds up to the outcomes, once.
-	var evidence float64
-	require.NoError(t, pool.QueryRow(f.ctx, `SELECT sum(alpha - 1 + beta - 1) FROM bandit_arms WHERE account_id = $1 AND scope = 'topic'`,
-		f.acct).Scan(&evidence))
-	require.InDelta(t, outcomes, evidence, 1e-9)
 	require.Equal(t, 1, f.countRows(t, `SELECT count(*) FROM learning_runs WHERE account_id = $1`))
 }

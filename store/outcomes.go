@@ -66,29 +66,35 @@ func (r Reading) EngagementRate() (er float64, ok bool) {
 }
 
 // StoreReading inserts or updates the decision's outcome row. Re-storing the same reading number is
-// harmless: readings never goes down and the first reading's rate is set only by reading 1.
+// harmless: readings never goes down, and the first reading's rate and counts (what learning reads) are
+// set only by reading 1 and never overwritten by a follow-up.
 func (s *Store) StoreReading(ctx context.Context, db DBTX, r Reading) error {
 	var er *float64
 	if v, ok := r.EngagementRate(); ok {
 		er = &v
 	}
 	var first *float64
+	var firstImp, firstEng *int64
 	if r.Number == 1 {
 		first = er
+		imp, eng := r.Impressions, r.Likes+r.Retweets+r.Replies+r.Quotes+r.Bookmarks
+		firstImp, firstEng = &imp, &eng
 	}
 	_, err := db.Exec(ctx, `
 		INSERT INTO outcomes (decision_id, account_id, tweet_id, simulated, impressions, likes, retweets, replies, quotes,
-			bookmarks, engagement_rate, first_engagement_rate, status, collected_at, readings)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+			bookmarks, engagement_rate, first_engagement_rate, status, collected_at, readings, first_impressions, first_engagements)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
 		ON CONFLICT (decision_id) DO UPDATE SET
 			simulated = EXCLUDED.simulated, impressions = EXCLUDED.impressions, likes = EXCLUDED.likes,
 			retweets = EXCLUDED.retweets, replies = EXCLUDED.replies, quotes = EXCLUDED.quotes,
 			bookmarks = EXCLUDED.bookmarks, engagement_rate = EXCLUDED.engagement_rate,
 			first_engagement_rate = COALESCE(outcomes.first_engagement_rate, EXCLUDED.first_engagement_rate),
+			first_impressions = COALESCE(outcomes.first_impressions, EXCLUDED.first_impressions),
+			first_engagements = COALESCE(outcomes.first_engagements, EXCLUDED.first_engagements),
 			status = EXCLUDED.status, collected_at = EXCLUDED.collected_at,
 			readings = GREATEST(outcomes.readings, EXCLUDED.readings)`,
 		r.DecisionID, r.AccountID, r.TweetID, r.Simulated, r.Impressions, r.Likes, r.Retweets, r.Replies, r.Quotes,
-		r.Bookmarks, er, first, r.Status, r.CollectedAt, r.Number)
+		r.Bookmarks, er, first, r.Status, r.CollectedAt, r.Number, firstImp, firstEng)
 	if err != nil {
 		return fmt.Errorf("store reading %d of decision %s: %w", r.Number, r.DecisionID, err)
 	}

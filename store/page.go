@@ -41,16 +41,6 @@ type Lateness struct {
 	P50, P99, Max time.Duration
 }
 
-// ArmRow is one row of bandit_arms, as stored.
-type ArmRow struct {
-	Scope     string
-	Name      string
-	Alpha     float64
-	Beta      float64
-	Pulls     int64
-	UpdatedAt time.Time
-}
-
 // EngagementPoint is the cumulative impressions and engagements of an account's measured posts up to and
 // including the N-th (in posting order).
 type EngagementPoint struct {
@@ -182,19 +172,9 @@ func pageLateness(ctx context.Context, db DBTX, q StatusPageQuery, p *StatusPage
 }
 
 func pageArms(ctx context.Context, db DBTX, q StatusPageQuery, p *StatusPage) error {
-	rows, err := db.Query(ctx, `SELECT scope, arm_name, alpha, beta, pulls, updated_at FROM bandit_arms
-		WHERE account_id = $1 ORDER BY scope, arm_name`, q.AccountID)
-	if err != nil {
-		return fmt.Errorf("arms: %w", err)
-	}
-	p.Arms, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (ArmRow, error) {
-		var a ArmRow
-		return a, r.Scan(&a.Scope, &a.Name, &a.Alpha, &a.Beta, &a.Pulls, &a.UpdatedAt)
-	})
-	if err != nil {
-		return fmt.Errorf("arms: %w", err)
-	}
-	return nil
+	var err error
+	p.Arms, err = armRows(ctx, db, q.AccountID)
+	return err
 }
 
 // measuredPosts are the account's original posts with a reading that has impressions, in posting order.

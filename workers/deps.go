@@ -47,7 +47,7 @@ type Config struct {
 
 	LearnMinOutcomes int
 	LearnPeriod      time.Duration
-	LearnDiscount    float64
+	LearnHalfLife    time.Duration
 
 	PostingSnooze    time.Duration
 	PostMaxAttempts  int
@@ -98,8 +98,8 @@ func (c Config) validate() error {
 			c.PostsPerPlan, c.MaxPostsPerDay, c.MaxTokensPerPost, c.PostMaxAttempts, c.LearnMinOutcomes)
 	case c.RepliesPerHour < 0 || c.RepliesPerDay < 0:
 		return fmt.Errorf("workers config: replies per hour %d, per day %d: must not be negative", c.RepliesPerHour, c.RepliesPerDay)
-	case c.LearnDiscount < 0 || c.LearnDiscount > 1:
-		return fmt.Errorf("workers config: learn discount %g: in [0, 1]", c.LearnDiscount)
+	case c.LearnHalfLife <= 0:
+		return fmt.Errorf("workers config: learn half-life %v must be positive", c.LearnHalfLife)
 	}
 	for _, f := range c.AnalyticsFollowups {
 		if f <= 0 {

@@ -46,7 +46,7 @@ func TestRegisterRefusesImpossibleConfig(t *testing.T) {
 		"replies per day":    func(c *Config) { c.RepliesPerDay = -1 },
 		"account time zone":  func(c *Config) { c.AccountTZ = nil },
 		"backend":            func(c *Config) { c.Backend = "" },
-		"learn discount":     func(c *Config) { c.LearnDiscount = 1.5 },
+		"learn half-life":    func(c *Config) { c.LearnHalfLife = 0 },
 	} {
 		cfg := baseConfig()
 		mut(&cfg)

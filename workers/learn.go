@@ -8,11 +8,13 @@ import (
 	"github.com/riverqueue/river"
 	"go.uber.org/zap"
 
+	"github.com/xbot/xbot/internal/bandit"
 	"github.com/xbot/xbot/jobs"
 	"github.com/xbot/xbot/store"
 )
 
-// LearnWorker folds unlearned outcomes into the bandit arms.
+// LearnWorker refits the post and reply models when enough new outcomes arrived (DESIGN.md section 7 as
+// revised by the learning issue): from the outcomes themselves, weighted by age, so runs are idempotent.
 type LearnWorker struct {
 	river.WorkerDefaults[jobs.LearnArgs]
 	d *Deps
@@ -28,7 +30,8 @@ func (w *LearnWorker) Work(ctx context.Context, job *river.Job[jobs.LearnArgs]) 
 		if cfg.Live {
 			mode = store.LearnLive
 		}
-		res, err = d.Store.LearnRun(ctx, tx, job.Args.AccountID, mode, cfg.LearnMinOutcomes, cfg.LearnDiscount, d.Now())
+		res, err = d.Store.LearnRun(ctx, tx, job.Args.AccountID, store.LearnParams{Mode: mode, MinOutcomes: cfg.LearnMinOutcomes,
+			HalfLife: cfg.LearnHalfLife, PostArms: postArms(cfg), Now: d.Now()})
 		return err
 	})
 	if err != nil {
@@ -40,4 +43,18 @@ func (w *LearnWorker) Work(ctx context.Context, job *river.Job[jobs.LearnArgs]) 
 	}
 	logLearned(log, res.ArmsTrained, res.ExploreRatio, res.Version)
 	return nil
+}
+
+// postArms are the post model's configured arms: every topic, format, hook and hour.
+func postArms(cfg Config) []bandit.Feature {
+	var out []bandit.Feature
+	for _, d := range []struct {
+		scope string
+		names []string
+	}{{bandit.ScopeTopic, cfg.Topics}, {bandit.ScopeFormat, cfg.Formats}, {bandit.ScopeHook, cfg.Hooks}, {bandit.ScopeHour, bandit.HourArms()}} {
+		for _, n := range d.names {
+			out = append(out, bandit.Feature{Scope: d.scope, Arm: n})
+		}
+	}
+	return out
 }

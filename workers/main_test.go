@@ -116,7 +116,7 @@ func baseConfig() Config {
 		},
 		LearnMinOutcomes: 5,
 		LearnPeriod:      time.Minute,
-		LearnDiscount:    0.97,
+		LearnHalfLife:    14 * 24 * time.Hour,
 		PostingSnooze:    5 * time.Minute,
 		PostMaxAttempts:  4,
 		SweepInterval:    time.Minute,

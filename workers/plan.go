@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -28,11 +29,13 @@ type PlanWorker struct {
 	d *Deps
 }
 
-// pick is one post's sampled arms.
+// pick is one post's sampled arms: props holds each pick's propensity, hourProps every schedulable
+// hour's (so the hour actually used is logged with its own probability if the pick cannot be honoured).
 type pick struct {
 	topic, format, hook string
 	hour                string
 	props               map[string]float64
+	hourProps           map[string]float64
 }
 
 func (w *PlanWorker) Work(ctx context.Context, job *river.Job[jobs.PlanArgs]) error {
@@ -42,6 +45,12 @@ func (w *PlanWorker) Work(ctx context.Context, job *river.Job[jobs.PlanArgs]) er
 	picks, err := w.samplePicks(ctx, job.Args.AccountID, rng)
 	if err != nil {
 		return fmt.Errorf("plan for account %d: sample arms: %w", job.Args.AccountID, err)
+	}
+	if len(picks) == 0 {
+		// Nothing the day's cap and spacing can still take inside the window: no LLM call at all.
+		log.Info("[PLAN_JOB] no free slot in the plan window (daily cap and spacing) → not asking the LLM",
+			zap.Int("max_posts_per_day", cfg.MaxPostsPerDay), zap.Duration("plan_window", cfg.PlanWindow))
+		return nil
 	}
 
 	source, requestID := "real", ""
@@ -132,34 +141,50 @@ func (w *PlanWorker) llmFailure(log *zap.Logger, err error) error {
 	return llmFailure(log, "PLAN_JOB", err)
 }
 
+// samplePicks samples as many posts as the window can still take (at most POSTS_PER_PLAN) from the joint
+// posterior of the latest learning run: the topic only among topics the rotation gate would pass, the
+// hour only among hours that still have a free slot, each pick taking its slot before the next is sampled.
 func (w *PlanWorker) samplePicks(ctx context.Context, accountID int64, rng *rand.Rand) ([]pick, error) {
-	cfg, st := w.d.Config, w.d.Store
-	hours := bandit.HourArms()
-	dims := []struct {
-		scope string
-		names []string
-	}{{"topic", cfg.Topics}, {"format", cfg.Formats}, {"hook", cfg.Hooks}, {"hour", hours}}
-	arms := make(map[string][]bandit.Arm, len(dims))
-	for _, dim := range dims {
-		a, err := st.LoadArms(ctx, st.Pool, accountID, dim.scope, dim.names)
+	d, cfg, st := w.d, w.d.Config, w.d.Store
+	post, _, err := st.LatestPosterior(ctx, st.Pool, accountID, store.ModelPost)
+	if err != nil {
+		return nil, err
+	}
+	sched, err := loadScheduler(ctx, st, st.Pool, cfg, accountID, d.Now())
+	if err != nil {
+		return nil, err
+	}
+	var picks []pick
+	var pickedTopics []string
+	for range cfg.PostsPerPlan {
+		slots := sched.slots()
+		if len(slots) == 0 {
+			break
+		}
+		hours := make([]string, 0, len(slots))
+		for h := range 24 {
+			if _, ok := slots[h]; ok {
+				hours = append(hours, strconv.Itoa(h))
+			}
+		}
+		topics, err := d.Gate.RotationOpen(ctx, accountID, cfg.Topics, pickedTopics)
 		if err != nil {
 			return nil, err
 		}
-		arms[dim.scope] = a
-	}
-	picks := make([]pick, cfg.PostsPerPlan)
-	for i := range picks {
-		p := pick{props: map[string]float64{}}
-		var prop float64
-		p.topic, prop = bandit.Sample(arms["topic"], rng)
-		p.props["topic"] = prop
-		p.format, prop = bandit.Sample(arms["format"], rng)
-		p.props["format"] = prop
-		p.hook, prop = bandit.Sample(arms["hook"], rng)
-		p.props["hook"] = prop
-		p.hour, prop = bandit.Sample(arms["hour"], rng)
-		p.props["hour"] = prop
-		picks[i] = p
+		pk, err := post.Pick([]bandit.Dimension{{Scope: bandit.ScopeTopic, Arms: topics}, {Scope: bandit.ScopeFormat, Arms: cfg.Formats},
+			{Scope: bandit.ScopeHook, Arms: cfg.Hooks}, {Scope: bandit.ScopeHour, Arms: hours}}, rng)
+		if err != nil {
+			return nil, err
+		}
+		p := pick{topic: pk.Arms[0], format: pk.Arms[1], hook: pk.Arms[2], hour: pk.Arms[3], hourProps: pk.Props[3],
+			props: map[string]float64{}}
+		for i, scope := range bandit.PostScopes() {
+			p.props[scope] = pk.Props[i][pk.Arms[i]]
+		}
+		h, _ := strconv.Atoi(p.hour)
+		sched.take(slots[h])
+		picks = append(picks, p)
+		pickedTopics = append(pickedTopics, p.topic)
 	}
 	return picks, nil
 }
@@ -204,15 +229,18 @@ func (w *PlanWorker) store(ctx context.Context, log *zap.Logger, accountID int64
 			if !v.Passed {
 				dec.Status, dec.SkipReason = store.StatusSkipped, v.SkipReason()
 				dec.ScheduledAt = d.Now()
-			} else if at, ok, err := sched.place(p.hour); err != nil {
-				return err
-			} else if ok {
+			} else if at, ok := sched.place(p.hour); ok {
 				dec.ScheduledAt = at
 			} else {
 				dec.Status, dec.SkipReason, dec.ScheduledAt = store.StatusSkipped, "daily_cap", at
 			}
 			hb := dec.ScheduledAt.In(cfg.AccountTZ).Hour()
 			dec.HourBucket = &hb
+			if dec.Status == store.StatusQueued {
+				// The hour arm learns from the hour used, logged with that hour's own propensity.
+				dec.ArmPropensities = maps.Clone(p.props)
+				dec.ArmPropensities[bandit.ScopeHour] = p.hourProps[strconv.Itoa(hb)]
+			}
 			if err := st.InsertDecision(ctx, tx, dec); err != nil {
 				return err
 			}
@@ -247,19 +275,28 @@ func postJob(dec *store.Decision, cfg Config) river.InsertManyParams {
 	}
 }
 
-// scheduler places posts per DESIGN.md section 4b: the hour arm's next slot within the window, pushed later
-// by MIN_POST_SPACING from the account's other items, and refused past MAX_POSTS_PER_DAY on its day.
+// scheduler places posts per DESIGN.md section 4b, as revised by the learning issue: a post goes in an
+// hour whose occurrence inside [now, now+PLAN_WINDOW] still has a slot MIN_POST_SPACING away from the
+// account's other items, on a day below MAX_POSTS_PER_DAY. When no hour of the window has one, the only
+// slot is the earliest free time from now (spacing pushes it past the window if need be), if its day has
+// room.
 type scheduler struct {
 	cfg   Config
 	now   time.Time
 	taken []time.Time
 }
 
-func newScheduler(ctx context.Context, st *store.Store, db store.DBTX, cfg Config, accountID int64, now time.Time) (*scheduler, error) {
-	// Serialise planning per account so two plans never pick the same slot.
-	if _, err := db.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || ':schedule:' || $1::bigint::text, 0))`, accountID); err != nil {
+// newScheduler serialises planning per account (so two plans never take the same slot) and loads the
+// account's items.
+func newScheduler(ctx context.Context, st *store.Store, tx pgx.Tx, cfg Config, accountID int64, now time.Time) (*scheduler, error) {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || ':schedule:' || $1::bigint::text, 0))`, accountID); err != nil {
 		return nil, fmt.Errorf("lock schedule of account %d: %w", accountID, err)
 	}
+	return loadScheduler(ctx, st, tx, cfg, accountID, now)
+}
+
+// loadScheduler reads the account's items without locking (what a plan samples from before its LLM call).
+func loadScheduler(ctx context.Context, st *store.Store, db store.DBTX, cfg Config, accountID int64, now time.Time) (*scheduler, error) {
 	taken, err := st.PacingTimes(ctx, db, accountID, now.Add(-48*time.Hour), now.Add(30*24*time.Hour))
 	if err != nil {
 		return nil, err
@@ -267,12 +304,9 @@ func newScheduler(ctx context.Context, st *store.Store, db store.DBTX, cfg Confi
 	return &scheduler{cfg: cfg, now: now, taken: taken}, nil
 }
 
-// place returns the post's time and whether it fits the day's cap.
-func (s *scheduler) place(hour string) (time.Time, bool, error) {
-	at, _, err := bandit.NextSlot(hour, s.now, s.cfg.PlanWindow, s.cfg.AccountTZ)
-	if err != nil {
-		return time.Time{}, false, fmt.Errorf("schedule: %w", err)
-	}
+// free is the earliest time at or after from that keeps MIN_POST_SPACING from every taken item.
+func (s *scheduler) free(from time.Time) time.Time {
+	at := from
 	for moved := true; moved; {
 		moved = false
 		for _, t := range s.taken {
@@ -281,17 +315,93 @@ func (s *scheduler) place(hour string) (time.Time, bool, error) {
 			}
 		}
 	}
+	return at
+}
+
+// dayFull reports whether at's day in ACCOUNT_TZ already holds MAX_POSTS_PER_DAY items.
+func (s *scheduler) dayFull(at time.Time) bool {
 	y, m, dd := at.In(s.cfg.AccountTZ).Date()
-	dayStart := time.Date(y, m, dd, 0, 0, 0, 0, s.cfg.AccountTZ)
+	start := time.Date(y, m, dd, 0, 0, 0, 0, s.cfg.AccountTZ)
+	end := start.AddDate(0, 0, 1)
 	n := 0
 	for _, t := range s.taken {
-		if !t.Before(dayStart) && t.Before(dayStart.AddDate(0, 0, 1)) {
+		if !t.Before(start) && t.Before(end) {
 			n++
 		}
 	}
-	if n >= s.cfg.MaxPostsPerDay {
-		return at, false, nil
+	return n >= s.cfg.MaxPostsPerDay
+}
+
+// slotIn is the earliest free slot inside an occurrence of hour h within the window.
+func (s *scheduler) slotIn(h int) (time.Time, bool) {
+	tz, end := s.cfg.AccountTZ, s.now.Add(max(s.cfg.PlanWindow, 0))
+	local := s.now.In(tz)
+	for day := 0; day <= int(s.cfg.PlanWindow/(24*time.Hour))+1; day++ {
+		start := time.Date(local.Year(), local.Month(), local.Day()+day, h, 0, 0, 0, tz)
+		if start.In(tz).Hour() != h {
+			continue // skipped by a DST change that day
+		}
+		stop := start.Add(time.Hour)
+		if !stop.After(s.now) {
+			continue
+		}
+		if start.After(end) {
+			break
+		}
+		at := s.free(maxTime(start, s.now))
+		if at.Before(stop) && !at.After(end) && !s.dayFull(at) {
+			return at, true
+		}
 	}
-	s.taken = append(s.taken, at)
-	return at, true, nil
+	return time.Time{}, false
+}
+
+// slots are the hours that can still take a post, each with its slot; with none in the window, the
+// earliest free time from now under its own hour, if its day has room.
+func (s *scheduler) slots() map[int]time.Time {
+	out := map[int]time.Time{}
+	for h := range 24 {
+		if at, ok := s.slotIn(h); ok {
+			out[h] = at
+		}
+	}
+	if len(out) == 0 {
+		if at := s.free(s.now); !s.dayFull(at) {
+			out[at.In(s.cfg.AccountTZ).Hour()] = at
+		}
+	}
+	return out
+}
+
+func (s *scheduler) take(at time.Time) { s.taken = append(s.taken, at) }
+
+// place takes the picked hour's slot, or (when another plan took it meanwhile) the earliest slot left;
+// false when none is left (the day's cap), with the time it would have had.
+func (s *scheduler) place(hour string) (time.Time, bool) {
+	h, err := strconv.Atoi(hour)
+	if err == nil {
+		if at, ok := s.slotIn(h); ok {
+			s.take(at)
+			return at, true
+		}
+	}
+	slots := s.slots()
+	if len(slots) == 0 {
+		return s.free(s.now), false
+	}
+	var best time.Time
+	for _, at := range slots {
+		if best.IsZero() || at.Before(best) {
+			best = at
+		}
+	}
+	s.take(best)
+	return best, true
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

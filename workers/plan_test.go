@@ -2,7 +2,10 @@ package workers
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +14,7 @@ import (
 	"github.com/riverqueue/river/rivertest"
 	"github.com/stretchr/testify/require"
 
+	"github.com/xbot/xbot/internal/bandit"
 	"github.com/xbot/xbot/internal/llm"
 	"github.com/xbot/xbot/internal/llm/llmtest"
 	"github.com/xbot/xbot/jobs"
@@ -230,13 +234,15 @@ func TestPlanPacingSpacingFromPostedItems(t *testing.T) {
 func TestPlanPacingDailyCap(t *testing.T) {
 	t.Parallel()
 	b := setup(t, testOpts{cfg: func(c *Config) { c.MaxPostsPerDay = 2 }})
-	b.llm.Enqueue(postsAnswer(honestTexts[0], honestTexts[1], honestTexts[2]))
+	b.llm.Enqueue(postsAnswer(honestTexts[0]))
 	b.queueDecision(t, honestTexts[3], nil)
 
 	_, err := work(t, b, b.planWorker(), jobs.PlanArgs{AccountID: b.acct.ID}, nil)
 	require.NoError(t, err)
+	require.Equal(t, 1, b.llm.Requests())
+	require.Contains(t, b.llm.Accepted()[0].User(), "Write 1 posts", "the LLM is asked only for what the day can still take")
 	require.Equal(t, 2, b.count(t, `SELECT count(*) FROM content_metadata WHERE status = 'queued'`))
-	require.Equal(t, 2, b.count(t, `SELECT count(*) FROM content_metadata WHERE status = 'skipped' AND skip_reason = 'daily_cap'`))
+	require.Zero(t, b.count(t, `SELECT count(*) FROM content_metadata WHERE status = 'skipped'`), "nothing paid for is thrown away")
 	require.Len(t, b.jobsOf(t, "post"), 1)
 	require.Empty(t, b.linesWithPrefix("[GATE_CHAIN]"), "the daily cap is pacing, not a gate")
 }
@@ -282,4 +288,85 @@ func TestPlanUnusableAnswerIsPaidOnce(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestPlanFullDayAsksTheLLMForNothing(t *testing.T) {
+	t.Parallel()
+	b := setup(t, testOpts{cfg: func(c *Config) { c.MaxPostsPerDay = 2; c.PlanWindow = time.Hour }})
+	b.queueDecision(t, honestTexts[0], nil)
+	b.queueDecision(t, honestTexts[1], nil)
+	// The next hour may be tomorrow: fill it too, so the window holds no free slot whatever the time.
+	b.queueDecision(t, honestTexts[2], func(d *store.Decision) { d.ScheduledAt = b.clock.Now().Add(time.Hour) })
+	b.queueDecision(t, honestTexts[3], func(d *store.Decision) { d.ScheduledAt = b.clock.Now().Add(time.Hour) })
+
+	res, err := work(t, b, b.planWorker(), jobs.PlanArgs{AccountID: b.acct.ID}, nil)
+	require.NoError(t, err)
+	require.Equal(t, river.EventKindJobCompleted, res.EventKind)
+	require.Zero(t, b.llm.Requests(), "no LLM call for posts that could not be scheduled")
+	require.Equal(t, 4, b.count(t, `SELECT count(*) FROM content_metadata`))
+	require.Len(t, b.linesWithPrefix("[PLAN_JOB] no free slot in the plan window"), 1)
+	require.Zero(t, b.count(t, `SELECT count(*) FROM api_usage`))
+}
+
+// The plan samples the hour only among hours with a free slot, and logs the propensity of the hour it used.
+// Here the learned best hours (the current and the next) are full; the two after are equally good, so each
+// is picked with probability about one half.
+func TestPlanSamplesOnlySchedulableHours(t *testing.T) {
+	t.Parallel()
+	b := setup(t, testOpts{cfg: func(c *Config) {
+		c.PostsPerPlan, c.PlanWindow, c.MinPostSpacing, c.MaxPostsPerDay = 1, 3*time.Hour, 20*time.Minute, 100
+	}})
+	ctx := context.Background()
+	now := b.clock.Now()
+	h0 := now.Truncate(time.Hour)
+	for i := range 7 { // h0 .. h0+2h every 20 minutes: hours h0 and h0+1 have no free slot
+		b.queueDecision(t, fmt.Sprintf("Queued item number %d of the test.", i), func(d *store.Decision) {
+			d.ScheduledAt = h0.Add(time.Duration(i) * 20 * time.Minute)
+			d.Topic = fmt.Sprintf("other-%d", i) // not the plan's topics: rotation stays out of the way
+		})
+	}
+	hour := func(k int) string { return strconv.Itoa(h0.Add(time.Duration(k) * time.Hour).Hour()) }
+	// A learned posterior: hours h0 and h0+1 far better than h0+2 and h0+3, which are equal; tight.
+	feats := []bandit.Feature{{Scope: "hour", Arm: hour(0)}, {Scope: "hour", Arm: hour(1)}, {Scope: "hour", Arm: hour(2)}, {Scope: "hour", Arm: hour(3)}}
+	mean := []float64{-4, 1.0, 0.8, 0, 0}
+	chol := make([]float64, 25)
+	for i := range 5 {
+		chol[i*5+i] = 0.01
+	}
+	post := bandit.Posterior{Features: feats, Mean: mean, Chol: chol, NoiseSD: 0.3, EffectSD: 0.5}
+	blob, err := json.Marshal(map[string]any{"post": post})
+	require.NoError(t, err)
+	_, err = b.pool.Exec(ctx, `INSERT INTO learning_runs (account_id, version, arms_trained, explore_ratio, outcomes_used, posterior)
+		VALUES ($1, 1, 4, 0, 0, $2)`, b.acct.ID, blob)
+	require.NoError(t, err)
+
+	allowed := map[int]bool{h0.Add(2 * time.Hour).Hour(): true, h0.Add(3 * time.Hour).Hour(): true}
+	props := map[int][]float64{}
+	for i := range 4 {
+		b.llm.Enqueue(postsAnswer(honestTexts[i]))
+		_, err := work(t, b, b.planWorker(), jobs.PlanArgs{AccountID: b.acct.ID}, nil)
+		require.NoError(t, err)
+	}
+	for _, d := range b.planned(t) {
+		if strings.HasPrefix(d.Content, "Queued item") {
+			continue
+		}
+		require.Equal(t, store.StatusQueued, d.Status, d.SkipReason)
+		require.True(t, allowed[*d.HourBucket], "hour %d was not schedulable", *d.HourBucket)
+		require.Equal(t, *d.HourBucket, d.ScheduledAt.Hour(), "the picked hour is honoured")
+		props[*d.HourBucket] = append(props[*d.HourBucket], d.ArmPropensities["hour"])
+	}
+	require.NotEmpty(t, props)
+	n := 0
+	for _, ps := range props {
+		for _, p := range ps {
+			n++
+			// Two equal hours: one half, or 1 once the other has no slot left; never the full-hour's ~1
+			// logged for a pick that was moved.
+			if p < 0.99 {
+				require.InDelta(t, 0.5, p, 0.07)
+			}
+		}
+	}
+	require.Equal(t, 4, n)
 }

@@ -38,7 +38,7 @@ var badValues = map[string]string{
 	"REPLY_INTERVAL": "0s", "REPLIES_PER_HOUR": "-1", "REPLIES_PER_DAY": "many", "REPLY_QUERIES": "go\x7f",
 	"MIN_QUALITY_SCORE": "NaN", "UNIQUENESS_THRESHOLD": "1.5", "ROTATION_MAX_SHARE": "2", "ROTATION_MIN_POSTS": "-1",
 	"ANALYTICS_DELAY": "soon", "ANALYTICS_FOLLOWUPS": "24h,never",
-	"LEARN_MIN_OUTCOMES": "0", "LEARN_PERIOD": "0s", "LEARN_DISCOUNT": "1.5",
+	"LEARN_MIN_OUTCOMES": "0", "LEARN_PERIOD": "0s", "LEARN_HALF_LIFE": "0s",
 	"POSTING_SNOOZE": "0s", "POST_MAX_ATTEMPTS": "0", "SWEEP_INTERVAL": "1ms",
 	"PORT": "70000", "LOG_FORMAT": "xml", "LOG_LEVEL": "trace",
 	"RIVERUI_USER": "admin\x01", "RIVERUI_PASSWORD": "two words", "METRICS_TOKEN": "two words",
@@ -92,7 +92,7 @@ func TestEveryVariableReachesItsConsumer(t *testing.T) {
 		"REPLY_INTERVAL": "10m", "REPLIES_PER_HOUR": "0", "REPLIES_PER_DAY": "0", "REPLY_QUERIES": "go queues,postgres",
 		"MIN_QUALITY_SCORE": "0", "UNIQUENESS_THRESHOLD": "0.5", "ROTATION_MAX_SHARE": "1", "ROTATION_MIN_POSTS": "0",
 		"ANALYTICS_DELAY": "0s", "ANALYTICS_FOLLOWUPS": "1h", "LEARN_MIN_OUTCOMES": "1", "LEARN_PERIOD": "5m",
-		"LEARN_DISCOUNT": "0", "POSTING_SNOOZE": "9s", "POST_MAX_ATTEMPTS": "1", "SWEEP_INTERVAL": "2s",
+		"LEARN_HALF_LIFE": "1.5d", "POSTING_SNOOZE": "9s", "POST_MAX_ATTEMPTS": "1", "SWEEP_INTERVAL": "2s",
 		"PORT": "0", "LOG_FORMAT": "console", "LOG_LEVEL": "debug",
 	}
 	cfg, err := config.Parse(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, config.Defaults{PostingDisabled: true, LogFormat: "json"})
@@ -109,7 +109,7 @@ func TestEveryVariableReachesItsConsumer(t *testing.T) {
 		Voice: "from the file", MaxTokensPerPost: 123,
 		ReplyInterval: 10 * time.Minute, RepliesPerHour: 0, RepliesPerDay: 0, ReplyQueries: []string{"go queues", "postgres"},
 		AnalyticsDelay: 0, AnalyticsFollowups: []time.Duration{time.Hour},
-		LearnMinOutcomes: 1, LearnPeriod: 5 * time.Minute, LearnDiscount: 0,
+		LearnMinOutcomes: 1, LearnPeriod: 5 * time.Minute, LearnHalfLife: 36 * time.Hour,
 		PostingSnooze: 9 * time.Second, PostMaxAttempts: 1, SweepInterval: 2 * time.Second,
 		XCallTimeout: 45 * time.Second, XReconcileGrace: 0, XCircuitCooldown: 3 * time.Minute,
 	}, workerConfig(cfg, backend(cfg)))

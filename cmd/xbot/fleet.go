@@ -94,7 +94,7 @@ func workerConfig(cfg *config.Config, backend string) workers.Config {
 		ReplyInterval: cfg.ReplyInterval, RepliesPerHour: cfg.RepliesPerHour, RepliesPerDay: cfg.RepliesPerDay,
 		ReplyQueries:   cfg.ReplyQueries,
 		AnalyticsDelay: cfg.AnalyticsDelay, AnalyticsFollowups: cfg.AnalyticsFollowups,
-		LearnMinOutcomes: cfg.LearnMinOutcomes, LearnPeriod: cfg.LearnPeriod, LearnDiscount: cfg.LearnDiscount,
+		LearnMinOutcomes: cfg.LearnMinOutcomes, LearnPeriod: cfg.LearnPeriod, LearnHalfLife: cfg.LearnHalfLife,
 		PostingSnooze: cfg.PostingSnooze, PostMaxAttempts: cfg.PostMaxAttempts, SweepInterval: cfg.SweepInterval,
 		XCallTimeout: cfg.XCallTimeout, XReconcileGrace: cfg.XReconcileGrace, XCircuitCooldown: cfg.XCircuitCooldown,
 	}

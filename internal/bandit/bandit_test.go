@@ -1,6 +1,7 @@
 package bandit_test
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -10,116 +11,172 @@ import (
 	"github.com/xbot/xbot/internal/bandit"
 )
 
-func TestBetaDrawMoments(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct{ a, b float64 }{{1, 1}, {0.3, 0.7}, {2, 5}, {40, 3}} {
-		rng := rand.New(rand.NewPCG(1, 2))
-		const n = 200000
-		var sum, sq float64
-		for range n {
-			x := bandit.BetaDraw(rng, tc.a, tc.b)
-			require.True(t, x >= 0 && x <= 1, "draw %v outside [0,1]", x)
-			sum += x
-			sq += x * x
+var t0 = time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+
+// world is a planted truth: log-rate effects per arm, additive.
+type world map[bandit.Feature]float64
+
+func (w world) observe(rng *rand.Rand, arms []bandit.Feature, at time.Time) bandit.Observation {
+	y := math.Log(0.02) + rng.NormFloat64()*0.3
+	for _, a := range arms {
+		y += w[a]
+	}
+	return bandit.Observation{Arms: arms, LogRate: y, At: at}
+}
+
+func randomArms(rng *rand.Rand, dims map[string][]string) []bandit.Feature {
+	var out []bandit.Feature
+	for _, scope := range []string{"topic", "format"} {
+		names := dims[scope]
+		out = append(out, bandit.Feature{Scope: scope, Arm: names[rng.IntN(len(names))]})
+	}
+	return out
+}
+
+func summary(t *testing.T, s []bandit.ArmSummary, scope, arm string) bandit.ArmSummary {
+	t.Helper()
+	for _, a := range s {
+		if a.Scope == scope && a.Arm == arm {
+			return a
 		}
-		mean := sum / n
-		variance := sq/n - mean*mean
-		wantMean := tc.a / (tc.a + tc.b)
-		wantVar := tc.a * tc.b / ((tc.a + tc.b) * (tc.a + tc.b) * (tc.a + tc.b + 1))
-		require.InDelta(t, wantMean, mean, 0.005, "mean of Beta(%v,%v)", tc.a, tc.b)
-		require.InDelta(t, wantVar, variance, 0.1*wantVar+1e-4, "variance of Beta(%v,%v)", tc.a, tc.b)
 	}
+	t.Fatalf("no summary for %s/%s", scope, arm)
+	return bandit.ArmSummary{}
 }
 
-func TestSamplePropensity(t *testing.T) {
+func TestFitRecoversPlantedEffects(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name     string
-		arms     []bandit.Arm
-		wantProb map[string]float64 // exact win probability of each arm
-	}{
-		{"one arm", []bandit.Arm{bandit.NewArm("a")}, map[string]float64{"a": 1}},
-		{"uniform prior", []bandit.Arm{bandit.NewArm("a"), bandit.NewArm("b"), bandit.NewArm("c"), bandit.NewArm("d")},
-			map[string]float64{"a": 0.25, "b": 0.25, "c": 0.25, "d": 0.25}},
-		// P(X > Y) for X~Beta(2,1), Y~Beta(1,1) is E[X] = 2/3.
-		{"one success", []bandit.Arm{{Name: "win", Alpha: 2, Beta: 1}, bandit.NewArm("new")},
-			map[string]float64{"win": 2.0 / 3, "new": 1.0 / 3}},
+	dims := map[string][]string{"topic": {"a", "b", "c"}, "format": {"x", "y"}}
+	w := world{{"topic", "a"}: 0.4, {"topic", "b"}: 0, {"topic", "c"}: -0.4, {"format", "x"}: 0.2, {"format", "y"}: -0.2}
+	rng := rand.New(rand.NewPCG(1, 2))
+	var obs []bandit.Observation
+	for i := range 400 {
+		obs = append(obs, w.observe(rng, randomArms(rng, dims), t0.Add(time.Duration(i)*time.Hour)))
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			rng := rand.New(rand.NewPCG(7, 11))
-			seen := map[string]int{}
-			for range 30 {
-				pick, p := bandit.Sample(tc.arms, rng)
-				seen[pick]++
-				require.InDelta(t, tc.wantProb[pick], p, 0.03, "propensity of %s", pick)
-			}
-			require.NotEmpty(t, seen)
-		})
-	}
-}
-
-func TestSampleIsDeterministicForASeed(t *testing.T) {
-	t.Parallel()
-	arms := []bandit.Arm{{Name: "a", Alpha: 3, Beta: 4}, {Name: "b", Alpha: 4, Beta: 3}, bandit.NewArm("c")}
-	var first []string
-	for run := range 2 {
-		rng := rand.New(rand.NewPCG(42, 42))
-		var picks []string
-		for range 20 {
-			p, _ := bandit.Sample(arms, rng)
-			picks = append(picks, p)
-		}
-		if run == 0 {
-			first = picks
-			continue
-		}
-		require.Equal(t, first, picks)
-	}
-}
-
-func TestSampleFollowsEvidence(t *testing.T) {
-	t.Parallel()
-	arms := []bandit.Arm{{Name: "bad", Alpha: 2, Beta: 40}, {Name: "good", Alpha: 40, Beta: 2}}
-	rng := rand.New(rand.NewPCG(3, 4))
-	pick, p := bandit.Sample(arms, rng)
-	require.Equal(t, "good", pick)
-	require.Greater(t, p, 0.99)
-}
-
-func TestUpdate(t *testing.T) {
-	t.Parallel()
-	arms := []bandit.Arm{{Name: "a", Alpha: 11, Beta: 5, Pulls: 7}, bandit.NewArm("b")}
-	got, err := bandit.Update(arms, map[string]bandit.Evidence{"a": {Successes: 1}, "c": {Failures: 2}}, 0.5)
+	post, arms, err := bandit.Fit(obs, bandit.FitOptions{Now: t0.Add(400 * time.Hour), HalfLife: 0,
+		Arms: []bandit.Feature{{"topic", "d"}}})
 	require.NoError(t, err)
-	require.Equal(t, []bandit.Arm{
-		{Name: "a", Alpha: 1 + 10*0.5 + 1, Beta: 1 + 4*0.5, Pulls: 7},
-		{Name: "b", Alpha: 1, Beta: 1},
-		{Name: "c", Alpha: 1, Beta: 3},
-	}, got)
-	require.Equal(t, 11.0, arms[0].Alpha, "input untouched")
-
-	_, err = bandit.Update(arms, nil, 1.5)
-	require.Error(t, err)
-	_, err = bandit.Update(arms, map[string]bandit.Evidence{"a": {Successes: -1}}, 1)
-	require.Error(t, err)
+	require.Len(t, arms, 6, "the configured arm without evidence is summarised too")
+	a, c := summary(t, arms, "topic", "a"), summary(t, arms, "topic", "c")
+	require.InDelta(t, math.Exp(0.4), a.Lift, 0.1, "lift against the dimension's evidence-weighted mean")
+	require.InDelta(t, math.Exp(-0.4), c.Lift, 0.1)
+	require.Less(t, a.LiftLow, a.Lift)
+	require.Greater(t, a.LiftHigh, a.Lift)
+	require.Greater(t, a.ProbAbove, 0.99)
+	require.InDelta(t, 0.3, post.NoiseSD, 0.05)
+	d := summary(t, arms, "topic", "d")
+	require.Zero(t, d.Evidence)
+	require.Greater(t, d.Uncertainty, 3*a.Uncertainty, "no evidence: wide")
+	x := summary(t, arms, "format", "x")
+	require.InDelta(t, 0.2, math.Log(x.Lift), 0.06)
+	require.InDelta(t, 400.0/3, a.Evidence, 30)
 }
 
-func TestReward(t *testing.T) {
+func TestFitWeighsByAgeNotByCall(t *testing.T) {
 	t.Parallel()
-	require.True(t, bandit.Reward(0.05, true, 0.04))
-	require.False(t, bandit.Reward(0.04, true, 0.04), "equal to the median does not beat it")
-	require.False(t, bandit.Reward(0, false, 0), "no impressions earns nothing")
+	rng := rand.New(rand.NewPCG(3, 4))
+	var obs []bandit.Observation
+	dims := map[string][]string{"topic": {"a", "b"}, "format": {"x"}}
+	// a was better long ago, b is better now.
+	for i := range 200 {
+		at := t0.Add(time.Duration(i) * 6 * time.Hour)
+		w := world{{"topic", "a"}: 0.3, {"topic", "b"}: -0.3}
+		if i >= 100 {
+			w = world{{"topic", "a"}: -0.3, {"topic", "b"}: 0.3}
+		}
+		obs = append(obs, w.observe(rng, randomArms(rng, dims), at))
+	}
+	now := t0.Add(200 * 6 * time.Hour)
+	opts := bandit.FitOptions{Now: now, HalfLife: 7 * 24 * time.Hour}
+	_, arms, err := bandit.Fit(obs, opts)
+	require.NoError(t, err)
+	require.Greater(t, summary(t, arms, "topic", "b").Lift, summary(t, arms, "topic", "a").Lift, "recent evidence weighs more")
+	// Same outcomes and time, shuffled: the same posterior (it depends on the outcomes, not on their order
+	// or on how many runs saw them).
+	shuffled := append([]bandit.Observation(nil), obs...)
+	rng.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+	_, again, err := bandit.Fit(shuffled, opts)
+	require.NoError(t, err)
+	for i := range arms {
+		require.InDelta(t, arms[i].Lift, again[i].Lift, 1e-9)
+		require.InDelta(t, arms[i].Uncertainty, again[i].Uncertainty, 1e-9)
+	}
+	// Without forgetting the two regimes cancel out.
+	_, flat, err := bandit.Fit(obs, bandit.FitOptions{Now: now})
+	require.NoError(t, err)
+	require.InDelta(t, 1, summary(t, flat, "topic", "b").Lift, 0.1)
+}
+
+func TestFitChangeTestFollowsANewBestArm(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(5, 6))
+	dims := map[string][]string{"topic": {"a", "b", "c"}, "format": {"x"}}
+	var obs []bandit.Observation
+	change := t0.Add(300 * time.Hour)
+	for i := range 360 {
+		at := t0.Add(time.Duration(i) * time.Hour)
+		w := world{{"topic", "a"}: 0.5, {"topic", "b"}: 0, {"topic", "c"}: 0}
+		if !at.Before(change) {
+			w = world{{"topic", "a"}: -0.5, {"topic", "b"}: 0, {"topic", "c"}: 0.5}
+		}
+		obs = append(obs, w.observe(rng, randomArms(rng, dims), at))
+	}
+	now := t0.Add(360 * time.Hour)
+	_, plain, err := bandit.Fit(obs, bandit.FitOptions{Now: now, HalfLife: 14 * 24 * time.Hour})
+	require.NoError(t, err)
+	require.Greater(t, summary(t, plain, "topic", "a").Lift, summary(t, plain, "topic", "c").Lift,
+		"half-life alone still trusts the old best arm")
+
+	post, arms, err := bandit.Fit(obs, bandit.FitOptions{Now: now, HalfLife: 14 * 24 * time.Hour, ChangeZ: 4})
+	require.NoError(t, err)
+	a, c := summary(t, arms, "topic", "a"), summary(t, arms, "topic", "c")
+	require.NotNil(t, a.Since)
+	require.WithinDuration(t, change, *a.Since, 40*time.Hour)
+	require.Greater(t, c.Lift, a.Lift)
+	require.Less(t, math.Log(a.Lift), -0.4)
+	require.Contains(t, post.Since, "topic:a")
+}
+
+func TestPickSamplesAllowedArmsWithPropensities(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(7, 8))
+	// No posterior: the prior, every allowed arm equally likely.
+	pick, err := (*bandit.Posterior)(nil).Pick([]bandit.Dimension{{Scope: "topic", Arms: []string{"a", "b", "c", "d"}},
+		{Scope: "hour", Arms: []string{"9"}}}, rng)
+	require.NoError(t, err)
+	require.Equal(t, "9", pick.Arms[1])
+	require.Equal(t, 1.0, pick.Props[1]["9"])
+	sum := 0.0
+	for _, p := range pick.Props[0] {
+		require.InDelta(t, 0.25, p, 0.04)
+		sum += p
+	}
+	require.InDelta(t, 1, sum, 1e-9)
+
+	// A posterior where hour 10 is clearly best, 12 second: with 10 not allowed, 12 wins nearly always.
+	var obs []bandit.Observation
+	for i := range 300 {
+		h := []string{"10", "11", "12"}[i%3]
+		y := map[string]float64{"10": 0.8, "11": -0.5, "12": 0.3}[h] + math.Log(0.02) + rng.NormFloat64()*0.1
+		obs = append(obs, bandit.Observation{Arms: []bandit.Feature{{"hour", h}}, LogRate: y, At: t0})
+	}
+	post, _, err := bandit.Fit(obs, bandit.FitOptions{Now: t0})
+	require.NoError(t, err)
+	pick, err = post.Pick([]bandit.Dimension{{Scope: "hour", Arms: []string{"11", "12"}}, {Scope: "topic", Arms: []string{"new", "newer"}}}, rng)
+	require.NoError(t, err)
+	require.Equal(t, "12", pick.Arms[0])
+	require.Greater(t, pick.Props[0]["12"], 0.99)
+	require.NotContains(t, pick.Props[0], "10")
+	require.InDelta(t, 0.5, pick.Props[1]["new"], 0.05, "arms the model never saw are drawn from the prior")
+
+	_, err = post.Pick([]bandit.Dimension{{Scope: "hour"}}, rng)
+	require.Error(t, err)
 }
 
 func TestExploreRatio(t *testing.T) {
 	t.Parallel()
-	arms := []bandit.Arm{{Name: "a", Alpha: 5, Beta: 1}, {Name: "b", Alpha: 1, Beta: 5}, {Name: "c", Alpha: 5, Beta: 1}}
-	require.Equal(t, 0.0, bandit.ExploreRatio(nil, arms))
-	require.Equal(t, 0.0, bandit.ExploreRatio([]string{"a", "c", "a"}, arms), "tied best arms are exploiting")
-	require.Equal(t, 0.5, bandit.ExploreRatio([]string{"a", "b", "c", "gone"}, arms))
-	require.Equal(t, []string{"a", "c"}, bandit.Best(arms))
+	require.Equal(t, 0.0, bandit.ExploreRatio(nil, []string{"a"}))
+	require.Equal(t, 0.5, bandit.ExploreRatio([]string{"a", "b", "c", "a"}, []string{"a"}))
 }
 
 func TestHourArms(t *testing.T) {
@@ -131,57 +188,4 @@ func TestHourArms(t *testing.T) {
 	ny, err := time.LoadLocation("America/New_York")
 	require.NoError(t, err)
 	require.Equal(t, "7", bandit.HourArm(time.Date(2026, 3, 1, 12, 30, 0, 0, time.UTC), ny))
-}
-
-func TestNextSlot(t *testing.T) {
-	t.Parallel()
-	berlin, err := time.LoadLocation("Europe/Berlin")
-	require.NoError(t, err)
-	now := time.Date(2026, 6, 1, 10, 20, 0, 0, time.UTC) // 12:20 in Berlin
-	tests := []struct {
-		name   string
-		pick   string
-		window time.Duration
-		loc    *time.Location
-		want   time.Time
-		wantOK bool
-	}{
-		{"current hour is now", "10", time.Hour, time.UTC, now, true},
-		{"later hour in window", "11", time.Hour, time.UTC, time.Date(2026, 6, 1, 11, 0, 0, 0, time.UTC), true},
-		{"hour past the window", "12", time.Hour, time.UTC, now, false},
-		{"window zero", "11", 0, time.UTC, now, false},
-		{"window zero in hour", "10", 0, time.UTC, now, true},
-		{"tomorrow", "3", 24 * time.Hour, time.UTC, time.Date(2026, 6, 2, 3, 0, 0, 0, time.UTC), true},
-		{"account time zone", "13", 2 * time.Hour, berlin, time.Date(2026, 6, 1, 11, 0, 0, 0, time.UTC), true},
-		{"account time zone current", "12", time.Hour, berlin, now, true},
-		{"earlier hour wraps to next day", "9", 48 * time.Hour, time.UTC, time.Date(2026, 6, 2, 9, 0, 0, 0, time.UTC), true},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			got, ok, err := bandit.NextSlot(tc.pick, now, tc.window, tc.loc)
-			require.NoError(t, err)
-			require.Equal(t, tc.wantOK, ok)
-			require.True(t, tc.want.Equal(got), "want %v got %v", tc.want, got)
-			require.False(t, got.Before(now))
-			require.False(t, got.After(now.Add(max(tc.window, 0))))
-		})
-	}
-	_, _, err = bandit.NextSlot("24", now, time.Hour, time.UTC)
-	require.Error(t, err)
-	_, _, err = bandit.NextSlot("x", now, time.Hour, time.UTC)
-	require.Error(t, err)
-}
-
-func TestNextSlotSkipsDSTGap(t *testing.T) {
-	t.Parallel()
-	berlin, err := time.LoadLocation("Europe/Berlin")
-	require.NoError(t, err)
-	// 29 March 2026: Berlin jumps from 02:00 to 03:00; hour 2 that day does not exist.
-	now := time.Date(2026, 3, 28, 23, 30, 0, 0, time.UTC) // 00:30 local on the 29th
-	got, ok, err := bandit.NextSlot("2", now, 48*time.Hour, berlin)
-	require.NoError(t, err)
-	require.True(t, ok)
-	require.Equal(t, time.Date(2026, 3, 30, 2, 0, 0, 0, berlin).UTC(), got.UTC())
-	require.Equal(t, 24*time.Hour+30*time.Minute, got.Sub(now))
 }

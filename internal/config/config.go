@@ -3,6 +3,7 @@ package config
 import (
 	"cmp"
 	"fmt"
+	"math"
 	"net/url"
 	"os"
 	"regexp"
@@ -104,7 +105,7 @@ type Config struct {
 
 	LearnMinOutcomes int
 	LearnPeriod      time.Duration
-	LearnDiscount    float64
+	LearnHalfLife    time.Duration // an outcome's weight in learning halves every LearnHalfLife of age
 
 	PostingSnooze   time.Duration
 	PostMaxAttempts int
@@ -263,7 +264,11 @@ func Parse(lookup func(string) (string, bool), d Defaults) (*Config, error) {
 
 	c.LearnMinOutcomes = p.integer("LEARN_MIN_OUTCOMES", 5, 1, 1000000)
 	c.LearnPeriod = p.duration("LEARN_PERIOD", time.Minute, time.Second)
-	c.LearnDiscount = p.float("LEARN_DISCOUNT", 0.97, 0, 1)
+	c.LearnHalfLife = p.halfLife("LEARN_HALF_LIFE", 14*24*time.Hour, time.Minute)
+	if v, ok := p.raw("LEARN_DISCOUNT"); ok {
+		// Forgetting per run was replaced by forgetting by age: refuse rather than silently ignore it.
+		p.fail("LEARN_DISCOUNT", v, "no longer used; set LEARN_HALF_LIFE (e.g. 14d) instead")
+	}
 
 	c.PostingSnooze = p.duration("POSTING_SNOOZE", 5*time.Minute, time.Second)
 	c.PostMaxAttempts = p.integer("POST_MAX_ATTEMPTS", 4, 1, 25)
@@ -426,6 +431,29 @@ func (p *parser) duration(name string, def, min time.Duration) time.Duration {
 	d, err := time.ParseDuration(v)
 	if err != nil || d < min {
 		p.fail(name, v, fmt.Sprintf("a duration such as 90s or 4h, at least %s", min))
+		return def
+	}
+	return d
+}
+
+// halfLife is a duration that also takes whole or decimal days with a d suffix ("14d", "1.5d"), since
+// Go durations stop at hours.
+func (p *parser) halfLife(name string, def, min time.Duration) time.Duration {
+	v, ok := p.raw(name)
+	if !ok {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if days, found := strings.CutSuffix(v, "d"); found {
+		var n float64
+		n, err = strconv.ParseFloat(days, 64)
+		d = time.Duration(n * float64(24*time.Hour))
+		if err == nil && (math.IsNaN(n) || math.IsInf(n, 0) || n > 100000) {
+			err = strconv.ErrRange
+		}
+	}
+	if err != nil || d < min {
+		p.fail(name, v, fmt.Sprintf("a duration such as 336h, or days such as 14d, at least %s", min))
 		return def
 	}
 	return d

@@ -111,3 +111,25 @@ func TestOperatingSettings(t *testing.T) {
 	require.True(t, c.RequireApproval)
 	require.Equal(t, "http://otel:4318", c.OTLPEndpoint)
 }
+
+func TestLearnHalfLife(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		value string
+		want  time.Duration
+	}{{"", 14 * 24 * time.Hour}, {"336h", 336 * time.Hour}, {"14d", 336 * time.Hour}, {"1.5d", 36 * time.Hour}, {"90m", 90 * time.Minute}} {
+		env := map[string]string{}
+		if tc.value != "" {
+			env["LEARN_HALF_LIFE"] = tc.value
+		}
+		c, err := parse(env)
+		require.NoError(t, err, tc.value)
+		require.Equal(t, tc.want, c.LearnHalfLife, tc.value)
+	}
+	for _, bad := range []string{"0s", "soon", "d", "-1d", "30s"} {
+		_, err := parse(map[string]string{"LEARN_HALF_LIFE": bad})
+		require.EqualError(t, err, "config: LEARN_HALF_LIFE="+bad+": a duration such as 336h, or days such as 14d, at least 1m0s")
+	}
+	_, err := parse(map[string]string{"LEARN_DISCOUNT": "0.97"})
+	require.EqualError(t, err, "config: LEARN_DISCOUNT=0.97: no longer used; set LEARN_HALF_LIFE (e.g. 14d) instead")
+}

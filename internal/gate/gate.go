@@ -199,3 +199,30 @@ func (v Verdict) SkipReason() string {
 	}
 	return v.Gate + ": " + strings.TrimSpace(v.Reason)
 }
+
+// RotationOpen returns the topics among topics that the rotation gate would let through next, with
+// picked (topics already chosen for this batch) counted as if queued, so a plan samples only topics its
+// drafts can pass with. Before rotation applies, or when it would block them all, every topic.
+func (c *Chain) RotationOpen(ctx context.Context, accountID int64, topics, picked []string) ([]string, error) {
+	counts, total, err := c.history.TopicCounts(ctx, accountID, c.cfg.Now().Add(-c.cfg.RotationWindow))
+	if err != nil {
+		return nil, fmt.Errorf("rotation: topic counts of account %d: %w", accountID, err)
+	}
+	st := &batchState{counts: map[string]int{}, total: total + len(picked)}
+	for k, v := range counts {
+		st.counts[k] = v
+	}
+	for _, p := range picked {
+		st.counts[p]++
+	}
+	var open []string
+	for _, t := range topics {
+		if c.rotation(Candidate{Topic: t}, st) == "" {
+			open = append(open, t)
+		}
+	}
+	if len(open) == 0 {
+		return topics, nil
+	}
+	return open, nil
+}
