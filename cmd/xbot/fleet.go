@@ -65,6 +65,9 @@ func startFleet(ctx context.Context, m *Main, e *env, pool *pgxpool.Pool) (*flee
 		return nil, err
 	}
 	rcfg := riverConfig(e.log, ws, workers.PeriodicJobs(deps.Config, acct.ID, time.Now), cfg.XCallTimeout)
+	if rcfg.Plugins, err = riverPlugins(ctx, m, e); err != nil {
+		return nil, err
+	}
 	rc, err := startRiver(ctx, e.log, pool, rcfg)
 	if err != nil {
 		return nil, err

@@ -218,6 +218,7 @@ type env struct {
 	pool *pgxpool.Pool
 	// simClock is the built-in simulator's clock (xbot dev: accelerated); nil: the wall clock.
 	simClock xsim.Clock
+	obs      envObservability
 }
 
 // db opens the pool once, checking that the database answers.

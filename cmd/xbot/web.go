@@ -20,7 +20,6 @@ import (
 	"go.uber.org/zap/exp/zapslog"
 	"riverqueue.com/riverui"
 
-	"github.com/xbot/xbot/internal/llm"
 	"github.com/xbot/xbot/store"
 )
 
@@ -111,47 +110,6 @@ func writeJSON(w http.ResponseWriter, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// metrics is the JSON of /api/metrics: the runbook's figures, River's queue, the LLM budget, the circuits.
-type metrics struct {
-	Queue           []store.QueueCount `json:"queue"`
-	PostedDecisions int64              `json:"posted_decisions"`
-	RealOutcomes    int64              `json:"real_outcomes"`
-	LearningVersion int                `json:"learning_version"`
-	Jobs            []store.JobCount   `json:"jobs"`
-	LLM             *llm.Status        `json:"llm"`
-	XCircuitOpen    bool               `json:"x_circuit_open"`
-}
-
-func collectMetrics(ctx context.Context, e *env, pool *pgxpool.Pool) (*metrics, error) {
-	st := store.New(pool)
-	rb, err := st.Runbook(ctx, pool)
-	if err != nil {
-		return nil, err
-	}
-	m := &metrics{Queue: rb.Queue, PostedDecisions: rb.Posted, RealOutcomes: rb.RealOutcomes}
-	if m.LearningVersion, err = st.LatestLearningVersion(ctx, pool); err != nil {
-		return nil, err
-	}
-	if m.Jobs, err = st.JobCounts(ctx, pool); err != nil {
-		return nil, err
-	}
-	lc, err := newLLM(e, st)
-	if err != nil {
-		return nil, err
-	}
-	if m.LLM, err = lc.Status(ctx); err != nil {
-		return nil, err
-	}
-	if acct, err := st.DefaultAccount(ctx, pool); err == nil {
-		c, err := st.GetCircuit(ctx, pool, store.XCircuitName(acct.ID))
-		if err != nil {
-			return nil, err
-		}
-		m.XCircuitOpen = c.Open
-	}
-	return m, nil
-}
-
 // riverUI mounts River's web UI (jobs, queues, retries) under /riverui/, behind the operator rule; with no
 // password it is not built at all. Job args hold decision ids only, never secrets.
 func (s *webServer) riverUI(ctx context.Context) error {
@@ -205,6 +163,13 @@ func serveWeb(ctx context.Context, m *Main, e *env, addr string) error {
 	m.onClose(pool.Close)
 	s := newWebServer(e, pool)
 	s.routes()
+	obs, err := e.observe(ctx, m)
+	if err != nil {
+		return err
+	}
+	if err := s.metricsRoutes(obs.registry); err != nil {
+		return err
+	}
 	if err := s.riverUI(ctx); err != nil {
 		return err
 	}
@@ -215,15 +180,7 @@ func serveWeb(ctx context.Context, m *Main, e *env, addr string) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{
-		Handler:           hardened(s.mux),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(zapslog.NewHandler(e.log.Named("http").Core()), slog.LevelWarn),
-	}
+	srv := newHTTPServer(e, hardened(s.mux))
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	e.log.Info("web serving", zap.String("addr", ln.Addr().String()), zap.Bool("riverui", s.auth.password != ""),
@@ -243,6 +200,19 @@ func serveWeb(ctx context.Context, m *Main, e *env, addr string) error {
 		return fmt.Errorf("web shutdown: %w", err)
 	}
 	return nil
+}
+
+// newHTTPServer is an http.Server with the limits of README "Operating xbot".
+func newHTTPServer(e *env, h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(zapslog.NewHandler(e.log.Named("http").Core()), slog.LevelWarn),
+	}
 }
 
 func listen(addr string) (net.Listener, error) {

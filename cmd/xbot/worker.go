@@ -13,10 +13,18 @@ import (
 	"github.com/xbot/xbot/store"
 )
 
+type workerOpts struct{ metricsAddr string }
+
 func cmdWorker() *command {
 	return &command{
 		summary: "run the River workers (plan, reply, post, collect_analytics, learn, sweeps) until SIGTERM; a second signal stops hard",
-		run: func(ctx context.Context, m *Main, e *env, _ any, _ []string) error {
+		usage:   "[--metrics-addr host:port]",
+		flags: func(fs *flag.FlagSet) any {
+			o := &workerOpts{}
+			fs.StringVar(&o.metricsAddr, "metrics-addr", "", "serve this replica's /metrics (River job metrics) and /healthz here (default: none)")
+			return o
+		},
+		run: func(ctx context.Context, m *Main, e *env, opts any, _ []string) error {
 			pool, err := e.lazyDB(ctx, m)
 			if err != nil {
 				return err
@@ -27,7 +35,11 @@ func cmdWorker() *command {
 				}
 				return err
 			}
-			return runWorker(ctx, m, e, pool, func() { m.markReady("") })
+			addr, err := serveWorkerMetrics(ctx, m, e, opts.(*workerOpts).metricsAddr)
+			if err != nil {
+				return err
+			}
+			return runWorker(ctx, m, e, pool, func() { m.markReady(addr) })
 		},
 	}
 }
