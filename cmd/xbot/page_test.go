@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -52,7 +53,10 @@ func TestDevLoopOnStatusPage(t *testing.T) {
 	env := map[string]string{"DATABASE_URL": dbtest.SchemaURL(t, schema), "PORT": "0", "DEV_SPEED": "1800"}
 	dev := runProcess(t, env, "dev")
 	base := "http://" + dev.m.Addr()
-	require.Contains(t, dev.out.String(), "dev: accelerated clock, one simulated hour every 2s")
+	// The start line is logged once the server is ready, by another goroutine: wait for it.
+	waitFor(t, "the dev start line", 30*time.Second, func() bool {
+		return strings.Contains(dev.out.String(), "dev: accelerated clock, one simulated hour every 2s")
+	}, dev.out.String)
 
 	pool, err := store.Connect(ctx, env["DATABASE_URL"])
 	require.NoError(t, err)
