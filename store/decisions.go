@@ -51,9 +51,11 @@ type Decision struct {
 	SkipReason         string
 	ErrorMessage       string
 	ReconcileCheckedAt *time.Time
-	Backend            string
-	CreatedAt          time.Time
-	UpdatedAt          time.Time
+	// FirstPostingAt is when the first posting attempt started (an earlier attempt's post may appear late).
+	FirstPostingAt *time.Time
+	Backend        string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
 }
 
 // NormalizeText is how post texts are compared: case-folded, whitespace collapsed, trailing punctuation
@@ -73,7 +75,7 @@ const decisionColumns = `decision_id::text, account_id, decision_type, content, 
 	scheduled_at, COALESCE(topic, ''), COALESCE(format, ''), COALESCE(hook, ''), hour_bucket, arm_propensities,
 	quality_score, COALESCE(llm_request_id, ''), COALESCE(target_tweet_id, ''), COALESCE(target_username, ''),
 	COALESCE(tweet_id, ''), posted_at, posting_started_at, posting_attempt, COALESCE(skip_reason, ''),
-	COALESCE(error_message, ''), reconcile_checked_at, COALESCE(backend, ''), created_at, updated_at`
+	COALESCE(error_message, ''), reconcile_checked_at, first_posting_at, COALESCE(backend, ''), created_at, updated_at`
 
 func scanDecision(row pgx.Row) (*Decision, error) {
 	d := &Decision{}
@@ -82,7 +84,7 @@ func scanDecision(row pgx.Row) (*Decision, error) {
 	err := row.Scan(&d.DecisionID, &d.AccountID, &d.DecisionType, &d.Content, &d.ContentHash, &d.GenerationSource,
 		&d.Status, &d.ScheduledAt, &d.Topic, &d.Format, &d.Hook, &hb, &props, &d.QualityScore, &d.LLMRequestID,
 		&d.TargetTweetID, &d.TargetUsername, &d.TweetID, &d.PostedAt, &d.PostingStartedAt, &d.PostingAttempt,
-		&d.SkipReason, &d.ErrorMessage, &d.ReconcileCheckedAt, &d.Backend, &d.CreatedAt, &d.UpdatedAt)
+		&d.SkipReason, &d.ErrorMessage, &d.ReconcileCheckedAt, &d.FirstPostingAt, &d.Backend, &d.CreatedAt, &d.UpdatedAt)
 	if err != nil {
 		return nil, err
 	}
@@ -143,7 +145,8 @@ func (s *Store) ClaimPosting(ctx context.Context, db DBTX, decisionID, backend s
 	var attempt int
 	err := db.QueryRow(ctx, `
 		UPDATE content_metadata SET status = 'posting', posting_attempt = posting_attempt + 1,
-			posting_started_at = $3, reconcile_checked_at = NULL, backend = $4, updated_at = $3
+			posting_started_at = $3, first_posting_at = COALESCE(first_posting_at, $3), reconcile_checked_at = NULL,
+			backend = $4, updated_at = $3
 		WHERE decision_id = $1 AND status IN ('queued', 'posting') AND posting_attempt = $2
 		RETURNING posting_attempt`, decisionID, prevAttempt, s.Now(), backend).Scan(&attempt)
 	if err != nil {
@@ -206,6 +209,20 @@ func (s *Store) Finish(ctx context.Context, db DBTX, decisionID string, attempt 
 	}
 	if tag.RowsAffected() == 0 {
 		return fmt.Errorf("finish decision %s as %s (attempt %d): %w", decisionID, status, attempt, ErrNotFound)
+	}
+	return nil
+}
+
+// SkipQueued marks a row that is still queued skipped with a reason; a row a run has claimed (posting)
+// or finished is left alone (ErrNotFound).
+func (s *Store) SkipQueued(ctx context.Context, db DBTX, decisionID, reason string) error {
+	tag, err := db.Exec(ctx, `UPDATE content_metadata SET status = 'skipped', skip_reason = $2, updated_at = $3
+		WHERE decision_id = $1 AND status = 'queued'`, decisionID, reason, s.Now())
+	if err != nil {
+		return fmt.Errorf("skip decision %s: %w", decisionID, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("skip decision %s: not queued: %w", decisionID, ErrNotFound)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package workers
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -48,35 +49,49 @@ func (w *PostWorker) Work(ctx context.Context, job *river.Job[jobs.PostArgs]) er
 	if err == nil || errors.As(err, &snooze) || errors.As(err, &cancel) {
 		return err
 	}
-	// A retried error: on the last attempt River gives up, so finish the row now rather than leave it hanging.
 	if job.Attempt >= job.MaxAttempts {
+		if errors.Is(err, xapi.ErrNotSent) {
+			// X was unreachable through every attempt and nothing was sent: wait POSTING_SNOOZE and try again
+			// (no attempt spent; QUEUED_MAX_AGE ends a queued row), so a network outage never fails a day of posts.
+			log.Warn("post: X unreachable; nothing was sent; trying again later", zap.Error(err),
+				zap.Duration("wait", w.d.Config.PostingSnooze))
+			return river.JobSnooze(w.d.Config.PostingSnooze)
+		}
+		// River gives up now: finish the row rather than leave it hanging.
 		w.giveUp(ctx, log, id, err)
 	}
 	return fmt.Errorf("post decision %s: %w", id, err)
 }
 
-// giveUp finishes a row River will not retry: unconfirmed if a call may have reached X, else failed.
+// afterCallTimeout bounds each database write made once X has been called: the write must not be
+// abandoned with the job's context, nor hang the worker forever.
+const afterCallTimeout = 15 * time.Second
+
+// afterCall is the context for a write made after the X call.
+func afterCall(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), afterCallTimeout)
+}
+
+// giveUp finishes a row River will not retry: unconfirmed if a call may have reached X. A row still
+// queued was never sent: it stays queued for the post sweep (until QUEUED_MAX_AGE makes it stale).
 func (w *PostWorker) giveUp(ctx context.Context, log *zap.Logger, id string, cause error) {
-	ctx = context.WithoutCancel(ctx)
+	ctx, cancel := afterCall(ctx)
+	defer cancel()
 	d, err := w.d.Store.GetDecision(ctx, w.d.Store.Pool, id)
 	if err != nil {
 		log.Error("post: give up: read decision", zap.Error(err))
 		return
 	}
-	reason := "gave up: " + cause.Error()
-	status := store.StatusFailed
-	if d.Status == store.StatusPosting {
-		status = store.StatusUnconfirmed
+	if d.Status != store.StatusPosting {
+		log.Warn("post: giving up on this job; nothing was sent, the row stays queued for the sweep", zap.Error(cause))
+		return
 	}
-	if err := w.d.Store.Finish(ctx, w.d.Store.Pool, id, d.PostingAttempt, status, reason); err != nil {
+	reason := "gave up: " + cause.Error()
+	if err := w.d.Store.Finish(ctx, w.d.Store.Pool, id, d.PostingAttempt, store.StatusUnconfirmed, reason); err != nil {
 		log.Error("post: give up: finish decision", zap.Error(err))
 		return
 	}
-	if status == store.StatusUnconfirmed {
-		logUnconfirmed(log, id, reason)
-	} else {
-		logFailed(log, id, reason)
-	}
+	logUnconfirmed(log, id, reason)
 }
 
 func (w *PostWorker) work(ctx context.Context, log *zap.Logger, job *river.Job[jobs.PostArgs]) error {
@@ -102,10 +117,10 @@ func (w *PostWorker) work(ctx context.Context, log *zap.Logger, job *river.Job[j
 			return river.JobSnooze(cfg.PostingSnooze)
 		}
 		if now.Sub(d.ScheduledAt) > cfg.QueuedMaxAge {
-			return w.finish(ctx, log, d, -1, store.StatusSkipped, "stale")
+			return w.skip(ctx, log, d, "stale")
 		}
 		if cfg.Live && cfg.Backend == "x" && d.GenerationSource == "synthetic" {
-			return w.finish(ctx, log, d, -1, store.StatusSkipped, "synthetic_in_live")
+			return w.skip(ctx, log, d, "synthetic_in_live")
 		}
 	}
 	acct, err := st.GetAccount(ctx, st.Pool, d.AccountID)
@@ -144,31 +159,33 @@ func (w *PostWorker) send(ctx context.Context, log *zap.Logger, d *store.Decisio
 	case err == nil:
 		return w.recordPosted(ctx, log, d, post.ID, w.d.Now())
 	case errors.As(err, &rl):
-		if err := w.finish(ctx, log, d, d.PostingAttempt, store.StatusQueued, ""); err != nil {
+		if err := w.requeue(ctx, d); err != nil {
 			return err
 		}
 		wait := max(rl.Reset.Sub(w.d.Now()), time.Second)
 		log.Warn("post: X rate limit; snoozing until reset", zap.Time("reset", rl.Reset))
 		return river.JobSnooze(wait)
 	case errors.Is(err, xapi.ErrUnauthorized), errors.Is(err, xapi.ErrForbidden):
-		if err2 := w.finish(ctx, log, d, d.PostingAttempt, store.StatusQueued, ""); err2 != nil {
+		// The credentials, the app's permissions or the account: no post can succeed until fixed.
+		if err2 := w.requeue(ctx, d); err2 != nil {
 			return err2
 		}
 		return w.openCircuit(ctx, log, d.AccountID, err)
 	case errors.Is(err, xapi.ErrDuplicate):
 		// The post X already has may come from any earlier attempt, not only this one: look from the
 		// decision's creation (no post of it can be older).
-		found, err := w.findOnTimeline(ctx, d, acct, d.CreatedAt)
-		if err != nil {
-			return err
+		found, rerr := w.findOnTimeline(ctx, d, acct, d.CreatedAt)
+		if rerr != nil {
+			return w.readFailed(log, rerr)
 		}
 		if found != nil {
 			return w.recordPosted(ctx, log, d, found.ID, found.CreatedAt)
 		}
-		return w.finish(ctx, log, d, d.PostingAttempt, store.StatusFailed, "duplicate_content")
+		return w.fail(ctx, log, d, "duplicate_content", err)
 	case errors.Is(err, xapi.ErrNotSent):
-		// Nothing reached X: back to queued, and let River retry with backoff.
-		if err2 := w.finish(ctx, log, d, d.PostingAttempt, store.StatusQueued, ""); err2 != nil {
+		// Nothing reached X: back to queued, and let River retry with backoff (Work snoozes once the attempts
+		// are spent).
+		if err2 := w.requeue(ctx, d); err2 != nil {
 			return err2
 		}
 		return err
@@ -180,18 +197,69 @@ func (w *PostWorker) send(ctx context.Context, log *zap.Logger, d *store.Decisio
 		// The job itself was cancelled (shutdown): the row stays posting; the next run reconciles.
 		return ctx.Err()
 	default:
-		// A definite refusal (400, reply not allowed, other 403): never retried.
-		reason := refusalReason(err)
-		if err2 := w.finish(ctx, log, d, d.PostingAttempt, store.StatusFailed, reason); err2 != nil {
-			return err2
-		}
-		return river.JobCancel(fmt.Errorf("post decision %s refused by X: %w", d.DecisionID, err))
+		// A definite refusal of this post (400, reply not allowed, too long, policy, an unknown 403): fail
+		// it alone; never retried, never a reason to pause the account.
+		return w.fail(ctx, log, d, refusalReason(err), err)
 	}
 }
 
+// fail records a definite refusal of this decision by X and cancels its job.
+func (w *PostWorker) fail(ctx context.Context, log *zap.Logger, d *store.Decision, reason string, cause error) error {
+	var apiErr *xapi.APIError
+	if errors.Is(cause, xapi.ErrForbiddenUnknown) && errors.As(cause, &apiErr) {
+		// X's answer, as sent (the client has already taken any secret out of it).
+		log.Error("post: X refused the post with a 403 it does not explain; failing this decision only",
+			zap.Int("x_status", apiErr.Status), zap.String("x_type", apiErr.Type), zap.String("x_title", apiErr.Title),
+			zap.String("x_detail", apiErr.Detail))
+	}
+	wctx, cancel := afterCall(ctx)
+	defer cancel()
+	if err := w.finish(wctx, log, d, d.PostingAttempt, store.StatusFailed, reason); err != nil {
+		return err
+	}
+	if reason == "duplicate_content" {
+		return nil
+	}
+	return river.JobCancel(fmt.Errorf("post decision %s refused by X: %w", d.DecisionID, cause))
+}
+
+// requeue puts a claimed row back to queued after a call X refused without posting.
+func (w *PostWorker) requeue(ctx context.Context, d *store.Decision) error {
+	wctx, cancel := afterCall(ctx)
+	defer cancel()
+	err := w.d.Store.Finish(wctx, w.d.Store.Pool, d.DecisionID, d.PostingAttempt, store.StatusQueued, "")
+	if errors.Is(err, store.ErrNotFound) {
+		return nil // a newer attempt or a person changed the row first
+	}
+	return err
+}
+
+// readFailed maps a timeline read that knows nothing: a 429 snoozes until its reset, a page with errors[]
+// a grace; neither spends an attempt, and neither is ever taken as "not posted". Other errors (5xx, a
+// malformed body, a timeout) are retried.
+func (w *PostWorker) readFailed(log *zap.Logger, err error) error {
+	var rl *xapi.RateLimited
+	var inc *xapi.Incomplete
+	switch {
+	case errors.As(err, &rl):
+		log.Warn("post: timeline read rate limited; reconciling after reset", zap.Time("reset", rl.Reset))
+		return river.JobSnooze(max(rl.Reset.Sub(w.d.Now()), time.Second))
+	case errors.As(err, &inc):
+		log.Warn("post: timeline read incomplete; reading again later", zap.Error(err))
+		return river.JobSnooze(max(w.d.Config.XReconcileGrace, time.Second))
+	}
+	return err
+}
+
 func refusalReason(err error) string {
-	if errors.Is(err, xapi.ErrReplyNotAllowed) {
+	var apiErr *xapi.APIError
+	switch {
+	case errors.Is(err, xapi.ErrReplyNotAllowed):
 		return "reply_not_allowed"
+	case errors.Is(err, xapi.ErrDuplicate):
+		return "duplicate_content"
+	case errors.As(err, &apiErr) && (errors.Is(err, xapi.ErrPostRefused) || errors.Is(err, xapi.ErrForbiddenUnknown)):
+		return fmt.Sprintf("refused (%d): %s", apiErr.Status, cmp.Or(apiErr.Detail, apiErr.Title))
 	}
 	return err.Error()
 }
@@ -214,9 +282,9 @@ func (w *PostWorker) reconcile(ctx context.Context, log *zap.Logger, d *store.De
 	if at := w.reconcileAt(d); now.Before(at) {
 		return river.JobSnooze(at.Sub(now))
 	}
-	found, err := w.findOnTimeline(ctx, d, acct, w.startedAt(d))
+	found, err := w.findOnTimeline(ctx, d, acct, w.firstStartedAt(d))
 	if err != nil {
-		return err
+		return w.readFailed(log, err)
 	}
 	if found != nil {
 		log.Info("post: reconciled: found on timeline", zap.String("tweet_id", found.ID))
@@ -236,7 +304,7 @@ func (w *PostWorker) reconcile(ctx context.Context, log *zap.Logger, d *store.De
 	}
 	if cfg.PostingDisabled {
 		// The earlier call did not post, and the kill switch is on: back to the queue, never sent now.
-		if err := w.finish(ctx, log, d, d.PostingAttempt, store.StatusQueued, ""); err != nil {
+		if err := w.requeue(ctx, d); err != nil {
 			return err
 		}
 		logPostingDisabled(log, d.DecisionID)
@@ -256,29 +324,30 @@ func (w *PostWorker) reconcile(ctx context.Context, log *zap.Logger, d *store.De
 	return w.send(ctx, log, d, acct)
 }
 
-// startedAt is when the row's current attempt started (its creation when none has).
-func (w *PostWorker) startedAt(d *store.Decision) time.Time {
-	if d.PostingStartedAt != nil {
-		return *d.PostingStartedAt
+// firstStartedAt is when the decision's first attempt started (its creation when unknown): a post of
+// any earlier attempt is no older.
+func (w *PostWorker) firstStartedAt(d *store.Decision) time.Time {
+	if d.FirstPostingAt != nil {
+		return *d.FirstPostingAt
 	}
 	return d.CreatedAt
 }
 
-// findOnTimeline looks for a post with the decision's normalised text on our timeline since since (less a
-// minute for clock skew).
+// findOnTimeline looks for the decision's post on our timeline since since (less a minute for clock
+// skew), comparing texts as X returns them (xapi.SameText).
 func (w *PostWorker) findOnTimeline(ctx context.Context, d *store.Decision, acct *store.Account, since time.Time) (*xapi.Post, error) {
-	if acct.XUserID == "" {
-		return nil, fmt.Errorf("reconcile decision %s: account %d has no X user id yet", d.DecisionID, acct.ID)
+	userID := acct.UserID(w.d.Config.Backend)
+	if userID == "" {
+		return nil, fmt.Errorf("reconcile decision %s: account %d has no %s user id yet", d.DecisionID, acct.ID, w.d.Config.Backend)
 	}
 	// A busy account may have posted more than a page since: follow the pages (each request has its own
 	// deadline in the client), up to X's own limit of the 3,200 most recent posts.
-	posts, err := w.d.X.UserPosts(ctx, acct.XUserID, xapi.TimelineQuery{StartTime: since.Add(-time.Minute), MaxResults: 100, MaxPages: 32})
+	posts, err := w.d.X.UserPosts(ctx, userID, xapi.TimelineQuery{StartTime: since.Add(-time.Minute), MaxResults: 100, MaxPages: 32})
 	if err != nil {
 		return nil, fmt.Errorf("reconcile decision %s: read timeline: %w", d.DecisionID, err)
 	}
-	want := store.NormalizeText(d.Content)
 	for i := range posts {
-		if store.NormalizeText(posts[i].Text) == want {
+		if xapi.SameText(d.Content, d.TargetTweetID, posts[i]) {
 			return &posts[i], nil
 		}
 	}
@@ -290,7 +359,9 @@ func (w *PostWorker) recordPosted(ctx context.Context, log *zap.Logger, d *store
 	if postedAt.IsZero() {
 		postedAt = w.d.Now()
 	}
-	ctx = context.WithoutCancel(ctx) // the post exists: recording it must not be abandoned half-way
+	// The post exists: recording it must not be abandoned with the job's context, but has its own deadline.
+	ctx, cancel := afterCall(ctx)
+	defer cancel()
 	err := w.d.inTx(ctx, func(tx pgx.Tx) error {
 		if err := w.d.Store.MarkPosted(ctx, tx, store.PostedRecord{
 			DecisionID: d.DecisionID, Attempt: d.PostingAttempt, Backend: w.d.Config.Backend, TweetID: tweetID, PostedAt: postedAt,
@@ -327,6 +398,19 @@ func (w *PostWorker) finish(ctx context.Context, log *zap.Logger, d *store.Decis
 	case store.StatusSkipped:
 		log.Info("post: skipped", zap.String("reason", reason))
 	}
+	return nil
+}
+
+// skip marks a row that is still queued skipped; a row a concurrent run has claimed is left to it.
+func (w *PostWorker) skip(ctx context.Context, log *zap.Logger, d *store.Decision, reason string) error {
+	err := w.d.Store.SkipQueued(ctx, w.d.Store.Pool, d.DecisionID, reason)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	log.Info("post: skipped", zap.String("reason", reason))
 	return nil
 }
 

@@ -329,11 +329,12 @@ func TestPostUnauthorizedOpensCircuit(t *testing.T) {
 	require.Equal(t, 1, b.simPostsWithText(t, honestTexts[1]))
 }
 
-// No connection to X: nothing was sent, so River retries with 1 s, 2 s, 4 s backoff; on the last attempt
-// the row is failed.
-func TestPostNotSentRetriedThenFailed(t *testing.T) {
+// No connection to X: nothing was sent, so River retries with 1 s, 2 s, 4 s backoff; once the attempts
+// are spent the row stays queued and the job waits POSTING_SNOOZE (no attempt spent), until QUEUED_MAX_AGE
+// makes the row stale. An outage never fails a decision.
+func TestPostNotSentRetriedThenWaits(t *testing.T) {
 	t.Parallel()
-	b := setup(t, testOpts{})
+	b := setup(t, testOpts{cfg: func(c *Config) { c.QueuedMaxAge = time.Hour; c.PostingSnooze = 5 * time.Minute }})
 	dead := httptest.NewServer(http.NotFoundHandler())
 	dead.Close()
 	b.deps.X = newXClient(t, dead.URL, b.deps.Config.XCallTimeout, b.clock)
@@ -349,12 +350,25 @@ func TestPostNotSentRetriedThenFailed(t *testing.T) {
 		require.Equal(t, store.StatusQueued, b.decision(t, dec.DecisionID).Status)
 		b.advanceTo(res.Job.ScheduledAt)
 		res, err = workJob(t, b, b.postWorker(), res.Job)
-		require.ErrorIs(t, err, xapi.ErrNotSent)
+		if attempt < 3 {
+			require.ErrorIs(t, err, xapi.ErrNotSent)
+		}
 	}
-	require.Equal(t, rivertype.JobStateDiscarded, res.Job.State)
+	require.NoError(t, err)
+	require.Equal(t, river.EventKindJobSnoozed, res.EventKind, "the last attempt waits instead of failing")
+	require.Equal(t, b.clock.Now().Add(5*time.Minute), res.Job.ScheduledAt.UTC())
 	got := b.decision(t, dec.DecisionID)
-	require.Equal(t, store.StatusFailed, got.Status)
-	require.Len(t, b.linesWithPrefix("[POSTING_ORCHESTRATOR] ❌ Failed decision_id="+dec.DecisionID+" reason="), 1)
+	require.Equal(t, store.StatusQueued, got.Status)
+	require.Empty(t, b.linesWithPrefix("[POSTING_ORCHESTRATOR] ❌ Failed decision_id="+dec.DecisionID))
+
+	// Still unreachable an hour later: the row is too old to post now, so it is skipped as stale.
+	b.clock.Advance(time.Hour)
+	res, err = workJob(t, b, b.postWorker(), res.Job)
+	require.NoError(t, err)
+	require.Equal(t, river.EventKindJobCompleted, res.EventKind)
+	got = b.decision(t, dec.DecisionID)
+	require.Equal(t, store.StatusSkipped, got.Status)
+	require.Equal(t, "stale", got.SkipReason)
 }
 
 // A posting row whose outcome is unknown when River gives up becomes unconfirmed, never re-sent.

@@ -44,7 +44,7 @@ func (w *ReplyWorker) Work(ctx context.Context, job *river.Job[jobs.ReplyArgs]) 
 	if err != nil {
 		return err
 	}
-	if acct.XUserID == "" {
+	if acct.UserID(cfg.Backend) == "" {
 		return river.JobSnooze(time.Minute) // the X identity is resolved at start; wait for it
 	}
 	now := d.Now()
@@ -55,7 +55,7 @@ func (w *ReplyWorker) Work(ctx context.Context, job *river.Job[jobs.ReplyArgs]) 
 	budget := min(cfg.RepliesPerHour-hourUsed, cfg.RepliesPerDay-dayUsed)
 
 	callCtx, cancel := context.WithTimeout(ctx, cfg.XCallTimeout)
-	mentions, err := d.X.Mentions(callCtx, acct.XUserID, xapi.TimelineQuery{StartTime: now.Add(-mentionMaxAge), MaxResults: 100})
+	mentions, err := d.X.Mentions(callCtx, acct.UserID(cfg.Backend), xapi.TimelineQuery{StartTime: now.Add(-mentionMaxAge), MaxResults: 100})
 	cancel()
 	if err != nil {
 		return xReadFailure("reply: read mentions", err, d.Now())
@@ -103,7 +103,7 @@ func (w *ReplyWorker) choose(ctx context.Context, acct *store.Account, mentions 
 	now := w.d.Now()
 	var keep []xapi.Mention
 	for _, m := range mentions {
-		if m.Post.AuthorID == acct.XUserID || answered[m.Post.ID] || m.Author.Username == "" {
+		if m.Post.AuthorID == acct.UserID(w.d.Config.Backend) || answered[m.Post.ID] || m.Author.Username == "" {
 			continue
 		}
 		if !m.Post.CreatedAt.IsZero() && now.Sub(m.Post.CreatedAt) > mentionMaxAge {

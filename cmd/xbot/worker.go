@@ -65,6 +65,7 @@ type simOpts struct {
 	scale         float64
 	postsPer15Min int
 	postsPerDay   int
+	noDuplicates  bool
 }
 
 func cmdSim() *command {
@@ -77,6 +78,7 @@ func cmdSim() *command {
 			fs.Float64Var(&o.scale, "time-scale", 1, "simulated seconds per wall second (3600: an hour of audience growth per second)")
 			fs.IntVar(&o.postsPer15Min, "posts-per-15min", 0, "per-user posting limit per 15 minutes (0: X's 100)")
 			fs.IntVar(&o.postsPerDay, "posts-per-day", 0, "per-user posting limit per 24 hours (0: the simulator's default)")
+			fs.BoolVar(&o.noDuplicates, "no-duplicate-check", false, "accept identical text instead of X's 403 duplicate refusal (a double post shows as two posts)")
 			return o
 		},
 		run: func(ctx context.Context, m *Main, e *env, opts any, _ []string) error {
@@ -93,7 +95,7 @@ func cmdSim() *command {
 			simCfg := xsim.Config{
 				ConsumerKey: cfg.XAPIKey, ConsumerSecret: cfg.XAPISecret, AccessToken: cfg.XAccessToken,
 				AccessTokenSecret: cfg.XAccessTokenSecret, BearerToken: cfg.XBearerToken,
-				PostsPer15Min: o.postsPer15Min, PostsPerDay: o.postsPerDay,
+				PostsPer15Min: o.postsPer15Min, PostsPerDay: o.postsPerDay, NoDuplicateCheck: o.noDuplicates,
 			}
 			if o.scale != 1 {
 				simCfg.Clock = xsim.ScaledClock{Origin: time.Now(), Factor: o.scale}

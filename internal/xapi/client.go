@@ -175,10 +175,13 @@ func (c *Client) do(ctx context.Context, k call, out any) error {
 		return nil
 	}
 	if err := json.Unmarshal(body, out); err != nil {
+		// A cut or non-JSON body (an HTML error page with 200) is X's fault, not ours: the decoder's error is
+		// kept as text only, so nothing mistakes it for a job's own arguments failing to decode.
+		cause := fmt.Errorf("%w: status %d: %s", ErrMalformed, status, err.Error())
 		if k.create {
-			return &Ambiguous{Op: k.op(), Status: status, Err: fmt.Errorf("decode response: %w", err)}
+			return &Ambiguous{Op: k.op(), Status: status, Err: cause}
 		}
-		return fmt.Errorf("xapi: %s: decode response: %w", k.op(), err)
+		return fmt.Errorf("xapi: %s: %w", k.op(), cause)
 	}
 	return nil
 }
@@ -310,7 +313,7 @@ func (c *Client) statusError(k call, status int, h http.Header, body []byte) err
 	case status == http.StatusUnauthorized:
 		e.kind = ErrUnauthorized
 	case status == http.StatusForbidden:
-		e.kind = forbiddenKind(e.Detail)
+		e.kind = forbiddenKind(e.Type, e.Title, e.Detail)
 	case status >= 500 && k.create:
 		return &Ambiguous{Op: k.op(), Status: status, Err: e}
 	}

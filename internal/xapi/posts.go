@@ -35,6 +35,17 @@ type Post struct {
 	InReplyToUserID string
 	EditHistoryIDs  []string
 	Metrics         Metrics
+	// DisplayStart is where the displayed text starts, in code points (display_text_range[0]): X puts a
+	// reply's "@handle " mentions before it. 0 when X did not say.
+	DisplayStart int
+	// Links are the t.co links X made of ours, with what they stand for.
+	Links []Link
+}
+
+// Link is one entities.urls entry: the t.co link in the text and the URL it expands to.
+type Link struct {
+	URL         string
+	ExpandedURL string
 }
 
 // User is an X account.
@@ -67,7 +78,9 @@ type TimelineQuery struct {
 const (
 	postFieldsMetrics = "conversation_id,created_at,non_public_metrics,organic_metrics,public_metrics"
 	postFieldsPublic  = "conversation_id,created_at,public_metrics"
-	userFields        = "created_at,public_metrics,verified"
+	// postFieldsOwn are what reconciliation compares our own posts on (SameText).
+	postFieldsOwn = "conversation_id,created_at,display_text_range,entities"
+	userFields    = "created_at,public_metrics,verified"
 )
 
 // wire types decode both the 2.167 names and the older ones.
@@ -110,6 +123,13 @@ type wirePost struct {
 	PublicMetrics       *wireMetrics `json:"public_metrics"`
 	NonPublicMetrics    *wireMetrics `json:"non_public_metrics"`
 	OrganicMetrics      *wireMetrics `json:"organic_metrics"`
+	DisplayTextRange    []int        `json:"display_text_range"`
+	Entities            *struct {
+		URLs []struct {
+			URL         string `json:"url"`
+			ExpandedURL string `json:"expanded_url"`
+		} `json:"urls"`
+	} `json:"entities"`
 }
 
 type wireUser struct {
@@ -133,6 +153,7 @@ type wireProblem struct {
 	ResourceID string `json:"resource_id"`
 	Value      string `json:"value"`
 	Parameter  string `json:"parameter"`
+	Section    string `json:"section"`
 }
 
 type wireIncludes struct {
@@ -173,6 +194,14 @@ func (w wirePost) post() Post {
 		ConversationID: w.ConversationID, InReplyToUserID: w.InReplyToUserID, EditHistoryIDs: w.EditHistoryPostIDs}
 	if p.EditHistoryIDs == nil {
 		p.EditHistoryIDs = w.EditHistoryTweetIDs
+	}
+	if len(w.DisplayTextRange) == 2 && w.DisplayTextRange[0] > 0 {
+		p.DisplayStart = w.DisplayTextRange[0]
+	}
+	if w.Entities != nil {
+		for _, u := range w.Entities.URLs {
+			p.Links = append(p.Links, Link{URL: u.URL, ExpandedURL: u.ExpandedURL})
+		}
 	}
 	for _, r := range append(w.ReferencedPosts, w.ReferencedTweets...) {
 		if r.Type == "replied_to" {
@@ -381,11 +410,18 @@ func (c *Client) Me(ctx context.Context) (*User, error) {
 	return &u, nil
 }
 
-// UserPosts reads a user's timeline, newest first (for reconciling our own posts).
+// UserPosts reads a user's timeline, newest first (for reconciling our own posts), with what SameText
+// compares. A page that carries errors[] about its posts (a 200 with errors and no data, or a partial
+// page) is an *Incomplete: it does not say the posts are not there.
 func (c *Client) UserPosts(ctx context.Context, userID string, q TimelineQuery) ([]Post, error) {
-	ms, err := c.timeline(ctx, "/2/users/%s/tweets", userID, q, 5, postFieldsPublic, "referenced_posts", "", "pagination_token")
+	ms, problems, err := c.timeline(ctx, "/2/users/%s/tweets", userID, q, 5, postFieldsOwn, "referenced_posts", "", "pagination_token")
 	if err != nil {
 		return nil, err
+	}
+	for _, p := range problems {
+		if p.Section != "includes" && !strings.Contains(p.Parameter, ".") && p.Parameter != "referenced_posts" {
+			return nil, &Incomplete{Op: "GET " + fmt.Sprintf("/2/users/%s/tweets", userID), Type: p.Type, Title: p.Title, Detail: p.Detail}
+		}
 	}
 	posts := make([]Post, len(ms))
 	for i, m := range ms {
@@ -396,7 +432,8 @@ func (c *Client) UserPosts(ctx context.Context, userID string, q TimelineQuery) 
 
 // Mentions reads posts that mention userID, with their authors and the authors' follower counts.
 func (c *Client) Mentions(ctx context.Context, userID string, q TimelineQuery) ([]Mention, error) {
-	return c.timeline(ctx, "/2/users/%s/mentions", userID, q, 5, postFieldsPublic, "author_id,referenced_posts", userFields, "pagination_token")
+	ms, _, err := c.timeline(ctx, "/2/users/%s/mentions", userID, q, 5, postFieldsPublic, "author_id,referenced_posts", userFields, "pagination_token")
+	return ms, err
 }
 
 // SearchRecent searches the last seven days (draft candidates only: X forbids automated replies chosen
@@ -405,17 +442,19 @@ func (c *Client) SearchRecent(ctx context.Context, query string, q TimelineQuery
 	if strings.TrimSpace(query) == "" || len(query) > 4096 {
 		return nil, errors.New("xapi: SearchRecent: query must have 1-4096 characters")
 	}
-	return c.timeline(ctx, "/2/tweets/search/recent", query, q, 10, postFieldsPublic, "author_id,referenced_posts", userFields, "next_token")
+	ms, _, err := c.timeline(ctx, "/2/tweets/search/recent", query, q, 10, postFieldsPublic, "author_id,referenced_posts", userFields, "next_token")
+	return ms, err
 }
 
-// timeline reads pages of posts. For search, pathFmt has no %s and arg is the query.
+// timeline reads pages of posts and the problems the pages carried. For search, pathFmt has no %s and arg
+// is the query.
 func (c *Client) timeline(ctx context.Context, pathFmt, arg string, tq TimelineQuery, minResults int,
-	postFields, expansions, userFieldList, tokenParam string) ([]Mention, error) {
+	postFields, expansions, userFieldList, tokenParam string) ([]Mention, []wireProblem, error) {
 	q := url.Values{"post.fields": {postFields}}
 	path := pathFmt
 	if strings.Contains(pathFmt, "%s") {
 		if !isID(arg) {
-			return nil, fmt.Errorf("xapi: %s: %q is not a user id", pathFmt, arg)
+			return nil, nil, fmt.Errorf("xapi: %s: %q is not a user id", pathFmt, arg)
 		}
 		path = fmt.Sprintf(pathFmt, arg)
 	} else {
@@ -429,7 +468,7 @@ func (c *Client) timeline(ctx context.Context, pathFmt, arg string, tq TimelineQ
 	}
 	if tq.MaxResults != 0 {
 		if tq.MaxResults < minResults || tq.MaxResults > 100 {
-			return nil, fmt.Errorf("xapi: %s: MaxResults %d: allowed %d-100", path, tq.MaxResults, minResults)
+			return nil, nil, fmt.Errorf("xapi: %s: MaxResults %d: allowed %d-100", path, tq.MaxResults, minResults)
 		}
 		q.Set("max_results", strconv.Itoa(tq.MaxResults))
 	}
@@ -438,16 +477,18 @@ func (c *Client) timeline(ctx context.Context, pathFmt, arg string, tq TimelineQ
 	}
 	if tq.SinceID != "" {
 		if !isID(tq.SinceID) {
-			return nil, fmt.Errorf("xapi: %s: SinceID %q is not a post id", path, tq.SinceID)
+			return nil, nil, fmt.Errorf("xapi: %s: SinceID %q is not a post id", path, tq.SinceID)
 		}
 		q.Set("since_id", tq.SinceID)
 	}
 	var out []Mention
+	var problems []wireProblem
 	for page := 0; page < max(tq.MaxPages, 1); page++ {
 		var resp listResponse
 		if err := c.do(ctx, call{method: http.MethodGet, path: path, query: q, auth: authRead}, &resp); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
+		problems = append(problems, resp.Errors...)
 		users := make(map[string]User, len(resp.Includes.Users))
 		for _, u := range resp.Includes.Users {
 			users[u.ID] = u.user()
@@ -461,5 +502,5 @@ func (c *Client) timeline(ctx context.Context, pathFmt, arg string, tq TimelineQ
 		}
 		q.Set(tokenParam, resp.Meta.NextToken)
 	}
-	return out, nil
+	return out, problems, nil
 }

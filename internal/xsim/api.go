@@ -10,16 +10,18 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.uber.org/zap"
 )
 
 // call is one API request as the handlers see it.
 type call struct {
-	r     *http.Request
-	auth  authKind
-	now   time.Time
-	state State
+	r       *http.Request
+	auth    authKind
+	now     time.Time
+	state   State
+	handles map[int64]string // reply authors' handles looked up for this request
 }
 
 // endpoint describes one operation: its name, who may call it, its query parameters.
@@ -84,7 +86,7 @@ func (s *Server) serve(ep endpoint, h handlerFunc) http.HandlerFunc {
 			return
 		}
 		if ep.userOnly && c.auth != authUser {
-			s.write(w, rl, forbiddenPermissions())
+			s.write(w, rl, unsupportedAuthentication())
 			return
 		}
 		for k := range r.URL.Query() {
@@ -102,6 +104,7 @@ func (s *Server) serve(ep endpoint, h handlerFunc) http.HandlerFunc {
 			s.wait(ctx, fired.latency)
 		}
 		afterWork := false
+		var mangle *Fault // answer with a broken body once the work is done
 		if f := fired.fail; f != nil {
 			s.log.Info("[XSIM] fault", zap.String("endpoint", ep.name), zap.String("kind", string(f.Kind)))
 			switch f.Kind {
@@ -138,6 +141,20 @@ func (s *Server) serve(ep endpoint, h handlerFunc) http.HandlerFunc {
 				return
 			case FaultTimeoutAfter:
 				afterWork = true
+			case FaultErrors200:
+				s.write(w, rl, s.errors200(c))
+				return
+			case FaultMalformedJSON:
+				mangle = f
+			case FaultHTML:
+				if f.Status == 0 || f.Status >= 500 {
+					s.writeMalformed(w, rl, reply{status: 502}, f)
+					return
+				}
+				mangle = f
+			default:
+				s.write(w, rl, forbiddenFault(f.Kind))
+				return
 			}
 		}
 		if ep.limit > 0 {
@@ -157,6 +174,10 @@ func (s *Server) serve(ep endpoint, h handlerFunc) http.HandlerFunc {
 		}
 		if own != nil {
 			rl = *own
+		}
+		if mangle != nil {
+			s.writeMalformed(w, rl, rp, mangle)
+			return
 		}
 		if afterWork {
 			// The work is done (a post exists); the client only ever sees a timeout.
@@ -372,10 +393,17 @@ func idStr(id int64) string { return strconv.FormatInt(id, 10) }
 // renderPost is a post as 2.167's Post schema names it, with the requested fields.
 // Expansions also put their key field on the post, as X does.
 func (s *Server) renderPost(c *call, p Post, f fieldSet, ex fieldSet) map[string]any {
+	text, displayStart, links := xText(p, s.replyHandle(c, p))
 	out := map[string]any{
 		"id":                    idStr(p.ID),
-		"text":                  p.Text,
+		"text":                  escapeEntities.Replace(text),
 		"edit_history_post_ids": []string{idStr(p.ID)},
+	}
+	if f["display_text_range"] {
+		out["display_text_range"] = []int{displayStart, utf8.RuneCountInString(text)}
+	}
+	if f["entities"] && len(links) > 0 {
+		out["entities"] = map[string]any{"urls": links}
 	}
 	if f["author_id"] || ex["author_id"] {
 		out["author_id"] = idStr(p.AuthorID)
@@ -423,6 +451,27 @@ func (s *Server) renderPost(c *call, p Post, f fieldSet, ex fieldSet) map[string
 		}
 	}
 	return out
+}
+
+// replyHandle is the handle X puts in front of a reply: the replied-to author's, unless that is the
+// author (a thread). Handles are looked up once per request.
+func (s *Server) replyHandle(c *call, p Post) string {
+	if p.InReplyToUserID == 0 || p.InReplyToUserID == p.AuthorID {
+		return ""
+	}
+	if h, ok := c.handles[p.InReplyToUserID]; ok {
+		return h
+	}
+	u, err := s.store.User(c.r.Context(), p.InReplyToUserID)
+	if err != nil {
+		s.log.Warn("[XSIM] reply author lookup", zap.Int64("user_id", p.InReplyToUserID), zap.Error(err))
+		return ""
+	}
+	if c.handles == nil {
+		c.handles = map[int64]string{}
+	}
+	c.handles[p.InReplyToUserID] = u.Username
+	return u.Username
 }
 
 // renderUser is a user with the requested fields.

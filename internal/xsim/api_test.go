@@ -51,7 +51,11 @@ func TestOAuth1SignaturesAcceptedForgedRefused(t *testing.T) {
 	// The bearer token reads, but cannot post or ask for the user context.
 	rb := do(t, b.bearer, "GET", b.url("/2/tweets/"+id), nil)
 	require.Equal(t, 200, rb.status, string(rb.raw))
-	requireBlank(t, do(t, b.bearer, "POST", b.url("/2/tweets"), map[string]any{"text": "app-only"}), 403, "Forbidden", "You are not permitted to perform this action.")
+	// X answers an app-only token on a user-context endpoint with its unsupported-authentication problem.
+	ra := do(t, b.bearer, "POST", b.url("/2/tweets"), map[string]any{"text": "app-only"})
+	require.Equal(t, 403, ra.status)
+	require.JSONEq(t, `{"type":"https://api.twitter.com/2/problems/unsupported-authentication","title":"Unsupported Authentication",
+		"status":403,"detail":"Authenticating with OAuth 2.0 Application-Only is forbidden for this endpoint.  Supported authentication types are [OAuth 1.0a User Context, OAuth 2.0 User Context]."}`, string(ra.raw))
 }
 
 // captureAuth records the Authorization header the signer produced and answers nothing useful.

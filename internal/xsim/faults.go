@@ -40,11 +40,34 @@ const (
 	FaultLatency       FaultKind = "latency"        // wait Latency, then answer normally
 	FaultUnauthorized  FaultKind = "unauthorized"   // 401 as if the credentials were revoked
 	FaultForbidden     FaultKind = "forbidden"      // 403 for the app's permissions
+	// FaultErrors200 answers a read 200 with errors[] and no data (a protected or suspended account): it
+	// says nothing about what exists.
+	FaultErrors200 FaultKind = "errors_200"
+	// FaultMalformedJSON does the work, then answers with the body cut in half.
+	FaultMalformedJSON FaultKind = "malformed_json"
+	// FaultHTML answers with an HTML error page: Status 502 (the default) or another 5xx without doing the
+	// work, as a proxy in front of X would; Status 200 after doing it.
+	FaultHTML FaultKind = "html"
+
+	// The 403 family, each with the body X sends. Credentials, app and account problems:
+	FaultForbiddenOAuth1Permissions FaultKind = "forbidden_oauth1_permissions" // app lacks write permission
+	FaultForbiddenUnsupportedAuth   FaultKind = "forbidden_unsupported_auth"   // app-only auth on a user endpoint
+	FaultForbiddenClient            FaultKind = "forbidden_client"             // app not enrolled in a project
+	FaultForbiddenSuspended         FaultKind = "forbidden_suspended"          // the account is suspended
+	// Refusals of the one post:
+	FaultForbiddenReplyRestricted FaultKind = "forbidden_reply_restricted" // conversation settings forbid our reply
+	FaultForbiddenPolicy          FaultKind = "forbidden_policy"           // the post violates a rule (disallowed-resource)
+	// FaultForbiddenUnknown is a bare 403 "Forbidden" with no reason.
+	FaultForbiddenUnknown FaultKind = "forbidden_unknown"
 )
 
 var faultKinds = map[FaultKind]bool{
 	FaultServerError: true, FaultRateLimit: true, FaultTimeoutBefore: true, FaultTimeoutAfter: true,
 	FaultReset: true, FaultLatency: true, FaultUnauthorized: true, FaultForbidden: true,
+	FaultErrors200: true, FaultMalformedJSON: true, FaultHTML: true,
+	FaultForbiddenOAuth1Permissions: true, FaultForbiddenUnsupportedAuth: true, FaultForbiddenClient: true,
+	FaultForbiddenSuspended: true, FaultForbiddenReplyRestricted: true, FaultForbiddenPolicy: true,
+	FaultForbiddenUnknown: true,
 }
 
 // Fault is one scripted failure: for the next Count requests to Endpoint, or (Count 0) for a seeded
@@ -97,6 +120,10 @@ func (f Fault) validate() error {
 		return fmt.Errorf("fault needs a count (next N requests) or a rate")
 	case f.Kind == FaultServerError && f.Status != 0 && (f.Status < 500 || f.Status > 599):
 		return fmt.Errorf("fault status %d is not a 5xx", f.Status)
+	case f.Kind == FaultHTML && f.Status != 0 && f.Status != 200 && (f.Status < 500 || f.Status > 599):
+		return fmt.Errorf("html fault status %d is not 200 or a 5xx", f.Status)
+	case f.Kind == FaultErrors200 && (f.Endpoint == EndpointCreatePost || f.Endpoint == EndpointDeletePost):
+		return fmt.Errorf("errors_200 applies to reads, not %s", f.Endpoint)
 	case f.Latency < 0 || f.ResetAfter < 0:
 		return fmt.Errorf("fault durations must not be negative")
 	}

@@ -88,7 +88,7 @@ func (s *Server) createPost(ctx context.Context, c *call) (reply, *rateHeaders, 
 	}
 	res, err := s.store.CreatePost(ctx, NewPost{
 		Post:           p,
-		DuplicateSince: c.now.Add(-s.cfg.DuplicateWindow),
+		DuplicateSince: s.duplicateSince(c.now),
 		UserWindow:     Window{Start: windowStart(c.now, 15*time.Minute), Max: s.cfg.PostsPer15Min},
 		UserDay:        Window{Start: windowStart(c.now, 24*time.Hour), Max: s.cfg.PostsPerDay},
 		AppDay:         Window{Start: windowStart(c.now, 24*time.Hour), Max: s.cfg.AppPostsPerDay},
@@ -106,9 +106,18 @@ func (s *Server) createPost(ctx context.Context, c *call) (reply, *rateHeaders, 
 		return blank(403, "Forbidden", "You are not allowed to create a Tweet with duplicate content."), &headers, nil
 	}
 	id := idStr(res.Post.ID)
+	shown, _, _ := xText(res.Post, s.replyHandle(c, res.Post))
 	return okJSON(201, map[string]any{"data": map[string]any{
-		"id": id, "text": res.Post.Text, "edit_history_post_ids": []string{id},
+		"id": id, "text": escapeEntities.Replace(shown), "edit_history_post_ids": []string{id},
 	}}), &headers, nil
+}
+
+// duplicateSince is how far back identical text is refused; zero (no check) when the check is off.
+func (s *Server) duplicateSince(now time.Time) time.Time {
+	if s.cfg.NoDuplicateCheck {
+		return time.Time{}
+	}
+	return now.Add(-s.cfg.DuplicateWindow)
 }
 
 // mayReplyTo is X's rule for automated replies: the target is ours or mentions us.

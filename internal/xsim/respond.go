@@ -1,6 +1,7 @@
 package xsim
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -38,7 +39,95 @@ func tooManyRequests() reply { return blank(429, "Too Many Requests", "Too Many 
 // forbiddenPermissions is X's 403 when the app or token may not use the endpoint (an app-only bearer
 // on a user-context endpoint, a read-only app posting).
 func forbiddenPermissions() reply {
-	return blank(403, "Forbidden", "You are not permitted to perform this action.")
+	return blank(403, "Forbidden", detailNotPermitted)
+}
+
+// FaultHeader marks a response an injected fault made deliberately unlike X's spec (a cut body, an HTML
+// page), so a contract check can tell it from a simulator bug.
+const FaultHeader = "X-Xsim-Fault"
+
+// X's own problem types outside the spec, as it sends them (api.twitter.com host).
+const legacyProblemBase = "https://api.twitter.com/2/problems/"
+
+// Texts of the 403s X sends.
+const (
+	detailNotPermitted    = "You are not permitted to perform this action."
+	detailDuplicate       = "You are not allowed to create a Tweet with duplicate content."
+	detailReplyNotAllowed = "You can only reply to or quote posts where you are mentioned or are the author."
+	detailReplyRestricted = "Reply to this conversation is not allowed because you have not been mentioned or otherwise engaged by the author of the post you are replying to."
+	detailSuspended       = "Your account is suspended and is not permitted to access this feature."
+)
+
+// typedProblem is one of X's problem bodies with its own type.
+func typedProblem(status int, typ, title, detail string) reply {
+	return reply{status: status, problemType: true, body: map[string]any{
+		"title": title, "detail": detail, "type": typ, "status": status,
+	}}
+}
+
+// unsupportedAuthentication is X's 403 for an app-only bearer on an endpoint that needs user context.
+func unsupportedAuthentication() reply {
+	return typedProblem(403, legacyProblemBase+"unsupported-authentication", "Unsupported Authentication",
+		"Authenticating with OAuth 2.0 Application-Only is forbidden for this endpoint.  Supported authentication types are [OAuth 1.0a User Context, OAuth 2.0 User Context].")
+}
+
+// forbiddenFault is the body of one of the 403 faults.
+func forbiddenFault(kind FaultKind) reply {
+	switch kind {
+	case FaultForbiddenOAuth1Permissions:
+		return typedProblem(403, legacyProblemBase+"oauth1-permissions", "Forbidden",
+			"Your client app is not configured with the appropriate oauth1 app permissions for this endpoint.")
+	case FaultForbiddenUnsupportedAuth:
+		return unsupportedAuthentication()
+	case FaultForbiddenClient:
+		return typedProblem(403, legacyProblemBase+"client-forbidden", "Client Forbidden",
+			"This request must be made using an approved developer account that is enrolled in the requested endpoint. Learn more by visiting our documentation.")
+	case FaultForbiddenSuspended:
+		return blank(403, "Forbidden", detailSuspended)
+	case FaultForbiddenReplyRestricted:
+		return blank(403, "Forbidden", detailReplyRestricted)
+	case FaultForbiddenPolicy:
+		rp := typedProblem(403, problemBase+"disallowed-resource", "Disallowed Resource Error",
+			"This post violates the rules of the platform and cannot be created.")
+		rp.body.(map[string]any)["resource_type"] = "tweet"
+		return rp
+	case FaultForbiddenUnknown:
+		return blank(403, "Forbidden", "Forbidden")
+	}
+	return forbiddenPermissions()
+}
+
+// errors200 is a read's 200 with errors[] and no data: X could not show the posts asked for.
+func (s *Server) errors200(c *call) reply {
+	id := cmp.Or(c.r.PathValue("id"), idStr(s.cfg.UserID))
+	return okJSON(200, map[string]any{"errors": []any{map[string]any{
+		"value": id, "detail": fmt.Sprintf("Sorry, you are not authorized to see the User with id: [%s].", id),
+		"title": "Authorization Error", "resource_type": "user", "parameter": "id", "resource_id": id,
+		"type": problemBase + "not-authorized-for-resource",
+	}}})
+}
+
+const htmlErrorPage = `<!DOCTYPE html><html><head><title>%d %s</title></head><body><h1>%s</h1><p>Something went wrong. Try again later.</p></body></html>`
+
+// writeMalformed answers with what a broken X sends: rp's body cut in half, or an HTML page.
+func (s *Server) writeMalformed(w http.ResponseWriter, rl rateHeaders, rp reply, f *Fault) {
+	h := w.Header()
+	rl.set(h)
+	h.Set(FaultHeader, string(f.Kind))
+	if f.Kind == FaultHTML {
+		status := cmp.Or(f.Status, rp.status)
+		h.Set("Content-Type", "text/html; charset=utf-8")
+		w.WriteHeader(status)
+		_, _ = fmt.Fprintf(w, htmlErrorPage, status, http.StatusText(status), http.StatusText(status))
+		return
+	}
+	b, err := json.Marshal(rp.body)
+	if err != nil {
+		b = []byte(`{"data":{}}`)
+	}
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(rp.status)
+	_, _ = w.Write(b[:len(b)/2])
 }
 
 // serverError is a 5xx as the spec's internal-error problem (faults and hung requests end this way).

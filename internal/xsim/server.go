@@ -40,12 +40,15 @@ type Config struct {
 	Clock    Clock         // base time (WallClock); AdvanceClock adds to it
 	Features FeatureSource // nil: every post gets the default rate
 
-	PostsPer15Min    int           // per-user 15-minute posting limit (100)
-	PostsPerDay      int           // per-user 24-hour posting limit (2400)
-	AppPostsPerDay   int           // whole-app 24-hour posting limit (10000)
-	ReadsPer15Min    int           // per-endpoint read limit (900)
-	DeletesPer15Min  int           // delete limit (50)
-	DuplicateWindow  time.Duration // identical text refused within (24h)
+	PostsPer15Min   int           // per-user 15-minute posting limit (100)
+	PostsPerDay     int           // per-user 24-hour posting limit (2400)
+	AppPostsPerDay  int           // whole-app 24-hour posting limit (10000)
+	ReadsPer15Min   int           // per-endpoint read limit (900)
+	DeletesPer15Min int           // delete limit (50)
+	DuplicateWindow time.Duration // identical text refused within (24h)
+	// NoDuplicateCheck turns X's duplicate-text refusal off, so a test sees every double post as a second
+	// post instead of a 403 that hides it.
+	NoDuplicateCheck bool
 	HangFor          time.Duration // how long a timeout fault holds a request at most (30s)
 	ControlEndpoints *bool         // serve /_sim/ (true)
 

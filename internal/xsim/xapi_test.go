@@ -166,3 +166,101 @@ func TestThroughClientTwoInstancesAgree(t *testing.T) {
 	_, err = cb.CreatePost(ctx, "One world, two doors", "")
 	require.True(t, errors.Is(err, xapi.ErrDuplicate))
 }
+
+// The simulator returns texts as X does, every exchange valid against the spec: "&<>" escaped, a reply
+// with the replied-to author's @handle in front and display_text_range after it, links as t.co links with
+// entities.urls; and the client's SameText recognises each as ours.
+func TestThroughClientTextAsXReturnsIt(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.NoDuplicateCheck = true
+	b := setup(t, cfg, nil)
+	ctx := context.Background()
+	c := b.client(t, b.creds(), 5*time.Second)
+	mentions, err := b.sim.SeedMentions(ctx, 1)
+	require.NoError(t, err)
+	target := strconv.FormatInt(mentions[0].ID, 10)
+	author, err := xsimStore(b).User(ctx, mentions[0].AuthorID)
+	require.NoError(t, err)
+
+	single := "Small & often <always>: see https://example.com/a?b=1&c=2."
+	reply := "Thanks & see example.com/docs"
+	_, err = c.CreatePost(ctx, single, "")
+	require.NoError(t, err)
+	_, err = c.CreatePost(ctx, reply, target)
+	require.NoError(t, err)
+	_, err = c.CreatePost(ctx, single, "")
+	require.NoError(t, err, "the duplicate check is off")
+
+	me := strconv.FormatInt(xsim.DefaultUserID, 10)
+	posts, err := c.UserPosts(ctx, me, xapi.TimelineQuery{StartTime: t0.Add(-time.Minute), MaxResults: 5})
+	require.NoError(t, err)
+	require.Len(t, posts, 3)
+	r, s := posts[1], posts[2] // newest first
+	require.Regexp(t, `^Small &amp; often &lt;always&gt;: see https://t\.co/[0-9A-Za-z]{10}\.$`, s.Text)
+	require.Len(t, s.Links, 1)
+	require.Equal(t, "https://example.com/a?b=1&c=2", s.Links[0].ExpandedURL)
+	require.Equal(t, 0, s.DisplayStart)
+	require.Regexp(t, `^@`+author.Username+` Thanks &amp; see https://t\.co/[0-9A-Za-z]{10}$`, r.Text)
+	require.Equal(t, len([]rune("@"+author.Username+" ")), r.DisplayStart)
+	require.Equal(t, target, r.InReplyTo)
+	require.Equal(t, "http://example.com/docs", r.Links[0].ExpandedURL)
+
+	require.True(t, xapi.SameText(single, "", s))
+	require.True(t, xapi.SameText(reply, target, r))
+	require.False(t, xapi.SameText(reply, "", r))
+	require.False(t, xapi.SameText(single, target, s))
+}
+
+// The faults that make X's answers unlike its spec on purpose, and the 403 family, through the client.
+func TestThroughClientBrokenAnswers(t *testing.T) {
+	t.Parallel()
+	b := setup(t, testConfig(), nil)
+	ctx := context.Background()
+	c := b.client(t, b.creds(), 5*time.Second)
+	me := strconv.FormatInt(xsim.DefaultUserID, 10)
+	add := func(f xsim.Fault) {
+		t.Helper()
+		_, err := b.sim.AddFault(ctx, f)
+		require.NoError(t, err)
+	}
+
+	add(xsim.Fault{Endpoint: xsim.EndpointUserPosts, Kind: xsim.FaultErrors200, Count: 1})
+	_, err := c.UserPosts(ctx, me, xapi.TimelineQuery{})
+	var inc *xapi.Incomplete
+	require.ErrorAs(t, err, &inc)
+
+	add(xsim.Fault{Endpoint: xsim.EndpointUserPosts, Kind: xsim.FaultMalformedJSON, Count: 1})
+	_, err = c.UserPosts(ctx, me, xapi.TimelineQuery{})
+	require.ErrorIs(t, err, xapi.ErrMalformed)
+
+	add(xsim.Fault{Endpoint: xsim.EndpointUserPosts, Kind: xsim.FaultHTML, Count: 1})
+	_, err = c.UserPosts(ctx, me, xapi.TimelineQuery{})
+	var apiErr *xapi.APIError
+	require.ErrorAs(t, err, &apiErr)
+	require.Equal(t, 502, apiErr.Status)
+
+	add(xsim.Fault{Endpoint: xsim.EndpointUserPosts, Kind: xsim.FaultRateLimit, Count: 1})
+	_, err = c.UserPosts(ctx, me, xapi.TimelineQuery{})
+	var rl *xapi.RateLimited
+	require.ErrorAs(t, err, &rl)
+
+	add(xsim.Fault{Endpoint: xsim.EndpointCreatePost, Kind: xsim.FaultMalformedJSON, Count: 1})
+	_, err = c.CreatePost(ctx, "cut short", "")
+	var amb *xapi.Ambiguous
+	require.ErrorAs(t, err, &amb)
+	add(xsim.Fault{Endpoint: xsim.EndpointCreatePost, Kind: xsim.FaultHTML, Status: 200, Count: 1})
+	_, err = c.CreatePost(ctx, "an html page", "")
+	require.ErrorAs(t, err, &amb)
+
+	for kind, want := range map[xsim.FaultKind]error{
+		xsim.FaultForbidden: xapi.ErrForbidden, xsim.FaultForbiddenOAuth1Permissions: xapi.ErrForbidden,
+		xsim.FaultForbiddenUnsupportedAuth: xapi.ErrForbidden, xsim.FaultForbiddenClient: xapi.ErrForbidden,
+		xsim.FaultForbiddenSuspended: xapi.ErrForbidden, xsim.FaultForbiddenReplyRestricted: xapi.ErrReplyNotAllowed,
+		xsim.FaultForbiddenPolicy: xapi.ErrPostRefused, xsim.FaultForbiddenUnknown: xapi.ErrForbiddenUnknown,
+	} {
+		add(xsim.Fault{Endpoint: xsim.EndpointCreatePost, Kind: kind, Count: 1})
+		_, err = c.CreatePost(ctx, "refused "+string(kind), "")
+		require.ErrorIs(t, err, want, kind)
+	}
+}

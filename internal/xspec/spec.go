@@ -190,7 +190,7 @@ func (s *Spec) ValidateResponse(req *http.Request, status int, header http.Heade
 	if err != nil {
 		return err
 	}
-	if AboutBlank(status, header, body) {
+	if AboutBlank(status, header, body) || Deliberate(header, body) {
 		return nil
 	}
 	in := &openapi3filter.ResponseValidationInput{
@@ -211,10 +211,31 @@ const (
 	DetailDuplicate       = "You are not allowed to create a Tweet with duplicate content."
 	DetailReplyNotAllowed = "You can only reply to or quote posts where you are mentioned or are the author."
 	DetailNotPermitted    = "You are not permitted to perform this action."
+	DetailReplyRestricted = "Reply to this conversation is not allowed because you have not been mentioned or otherwise engaged by the author of the post you are replying to."
+	DetailSuspended       = "Your account is suspended and is not permitted to access this feature."
+	DetailForbidden       = "Forbidden"
 )
 
+// forbiddenTypes are the problem types of the 403s X sends outside its spec (credentials and app
+// permissions), under either host.
+var forbiddenTypes = []string{"client-forbidden", "unsupported-authentication", "oauth1-permissions"}
+
+// faultHeader marks a simulator response a scripted fault broke on purpose (a cut body, an HTML page).
+const faultHeader = "X-Xsim-Fault"
+
+// Deliberate reports whether a response is one a scripted fault broke on purpose: marked by the
+// simulator and, to be sure the mark is not covering a bug, really not JSON.
+func Deliberate(header http.Header, body []byte) bool {
+	switch header.Get(faultHeader) {
+	case "malformed_json", "html":
+		return !json.Valid(body)
+	}
+	return false
+}
+
 // AboutBlank reports whether a response is one of the plain problem bodies X sends outside its spec:
-// exactly the members type "about:blank", title, detail and status (equal to the HTTP status), for 401
+// exactly the members type "about:blank" (or, for a 403, one of X's credential problem types), title,
+// detail and status (equal to the HTTP status), for 401
 // (title Unauthorized), 403 (title Forbidden, detail one of the Detail constants) or 429 (title Too Many
 // Requests), as JSON or problem+JSON.
 func AboutBlank(status int, header http.Header, body []byte) bool {
@@ -234,6 +255,13 @@ func AboutBlank(status int, header http.Header, body []byte) bool {
 			return false
 		}
 	}
+	if status == http.StatusForbidden && st == status {
+		for _, t := range forbiddenTypes {
+			if typ == "https://api.twitter.com/2/problems/"+t || typ == "https://api.x.com/2/problems/"+t {
+				return title != "" && detail != ""
+			}
+		}
+	}
 	if typ != "about:blank" || st != status {
 		return false
 	}
@@ -241,7 +269,8 @@ func AboutBlank(status int, header http.Header, body []byte) bool {
 	case http.StatusUnauthorized:
 		return title == "Unauthorized" && detail != ""
 	case http.StatusForbidden:
-		return title == "Forbidden" && slices.Contains([]string{DetailDuplicate, DetailReplyNotAllowed, DetailNotPermitted}, detail)
+		return title == "Forbidden" && slices.Contains([]string{DetailDuplicate, DetailReplyNotAllowed, DetailNotPermitted,
+			DetailReplyRestricted, DetailSuspended, DetailForbidden}, detail)
 	case http.StatusTooManyRequests:
 		return title == "Too Many Requests" && detail != ""
 	}
