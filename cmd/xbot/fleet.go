@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -42,7 +43,7 @@ func startFleet(ctx context.Context, m *Main, e *env, pool *pgxpool.Pool) (*flee
 	if err != nil {
 		return nil, err
 	}
-	acct, err := resolveAccount(ctx, e, st, xc)
+	acct, err := resolveAccount(ctx, e, st, xc, f.backend)
 	if err != nil {
 		return nil, err
 	}
@@ -108,6 +109,9 @@ func workerConfig(cfg *config.Config, backend string) workers.Config {
 func newXClient(ctx context.Context, m *Main, e *env, st *store.Store) (*xapi.Client, error) {
 	cfg := e.cfg
 	if backend(cfg) == "x" {
+		if !cfg.PostingDisabled && (cfg.XAPIKey == "" || cfg.XAPISecret == "" || cfg.XAccessToken == "" || cfg.XAccessTokenSecret == "") {
+			return nil, &ExitError{Code: 2, Msg: "config: LIVE_POSTS=true with posting enabled needs user-context credentials: X_API_KEY, X_API_SECRET, X_ACCESS_TOKEN and X_ACCESS_TOKEN_SECRET"}
+		}
 		xc, err := xapi.New(xapi.Config{
 			BaseURL: cfg.XAPIBaseURL, CallTimeout: cfg.XCallTimeout, Bearer: cfg.XBearerToken,
 			Creds: xapi.OAuth1Creds{ConsumerKey: cfg.XAPIKey, ConsumerSecret: cfg.XAPISecret, AccessToken: cfg.XAccessToken, AccessSecret: cfg.XAccessTokenSecret},
@@ -160,20 +164,54 @@ func newSimulator(ctx context.Context, e *env, st *store.Store, cfg xsim.Config)
 	return sim, nil
 }
 
-// resolveAccount makes sure the default account knows its X identity (GET /2/users/me once).
-func resolveAccount(ctx context.Context, e *env, st *store.Store, xc *xapi.Client) (*store.Account, error) {
-	acct, err := st.UpsertDefaultAccount(ctx, st.Pool, e.cfg.XUserID, e.cfg.XHandle)
+// resolveAccount makes sure the default account knows who it is on the backend in use. On the simulator
+// the simulator's id is stored apart (sim_user_id). Posting to X, the credentials' user (GET /2/users/me)
+// is checked at every start against the stored X id: a stale id (a shadow run's, other credentials') is
+// replaced, unless posts were already made on X as that other user, which stops the start with one line.
+func resolveAccount(ctx context.Context, e *env, st *store.Store, xc *xapi.Client, backend string) (*store.Account, error) {
+	if backend != "x" {
+		acct, err := st.UpsertDefaultAccount(ctx, st.Pool, e.cfg.XUserID, e.cfg.XHandle)
+		if err != nil {
+			return nil, err
+		}
+		if acct.SimUserID != "" {
+			return acct, nil
+		}
+		me, err := whoAmI(ctx, e, xc)
+		if err != nil {
+			return nil, err
+		}
+		if err := st.SetAccountSimUser(ctx, st.Pool, acct.ID, me.ID); err != nil {
+			return nil, err
+		}
+		acct.SimUserID = me.ID
+		e.log.Info("account resolved on the simulator", zap.String("sim_user_id", me.ID), zap.String("handle", me.Username))
+		return acct, nil
+	}
+	me, err := whoAmI(ctx, e, xc)
 	if err != nil {
 		return nil, err
 	}
-	if acct.XUserID != "" {
+	if e.cfg.XUserID != "" && e.cfg.XUserID != me.ID {
+		return nil, &ExitError{Code: 2, Msg: fmt.Sprintf("config: X_USER_ID=%s: the X credentials are user %s (@%s)", e.cfg.XUserID, me.ID, me.Username)}
+	}
+	acct, err := st.UpsertDefaultAccount(ctx, st.Pool, "", e.cfg.XHandle)
+	if err != nil {
+		return nil, err
+	}
+	if acct.XUserID == me.ID {
 		return acct, nil
 	}
-	callCtx, cancel := context.WithTimeout(ctx, e.cfg.XCallTimeout)
-	defer cancel()
-	me, err := xc.Me(callCtx)
-	if err != nil {
-		return nil, fmt.Errorf("resolve the account with GET /2/users/me: %w", err)
+	if acct.XUserID != "" {
+		n, err := st.PostsOnX(ctx, st.Pool, acct.ID)
+		if err != nil {
+			return nil, err
+		}
+		if n > 0 {
+			return nil, &ExitError{Code: 2, Msg: fmt.Sprintf("account: %d posts were made on X as user %s, but the X credentials are user %s (@%s); use that account's credentials or a fresh database",
+				n, acct.XUserID, me.ID, me.Username)}
+		}
+		e.log.Warn("account: stored X user id replaced by the credentials' user", zap.String("stored", acct.XUserID), zap.String("x_user_id", me.ID))
 	}
 	if err := st.SetAccountXUser(ctx, st.Pool, acct.ID, me.ID, me.Username); err != nil {
 		return nil, err
@@ -181,4 +219,18 @@ func resolveAccount(ctx context.Context, e *env, st *store.Store, xc *xapi.Clien
 	acct.XUserID, acct.Handle = me.ID, me.Username
 	e.log.Info("account resolved", zap.String("x_user_id", me.ID), zap.String("handle", me.Username))
 	return acct, nil
+}
+
+// whoAmI asks the backend who the credentials are; credentials it refuses are a configuration error.
+func whoAmI(ctx context.Context, e *env, xc *xapi.Client) (*xapi.User, error) {
+	callCtx, cancel := context.WithTimeout(ctx, e.cfg.XCallTimeout)
+	defer cancel()
+	me, err := xc.Me(callCtx)
+	if errors.Is(err, xapi.ErrUnauthorized) || errors.Is(err, xapi.ErrForbidden) {
+		return nil, &ExitError{Code: 2, Msg: fmt.Sprintf("config: X credentials refused by GET /2/users/me: %v", err)}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("resolve the account with GET /2/users/me: %w", err)
+	}
+	return me, nil
 }
