@@ -50,13 +50,12 @@ type EngagementPoint struct {
 	Engagements int64
 }
 
-// ArmEngagement is the measured impressions and engagements of the posts that used one arm.
-type ArmEngagement struct {
-	Scope       string
-	Name        string
-	Posts       int64
-	Impressions int64
-	Engagements int64
+// EngagementCell is the measured impressions and engagements of the posts that used one combination of arms.
+type EngagementCell struct {
+	Topic, Format, Hook, Hour string
+	Posts                     int64
+	Impressions               int64
+	Engagements               int64
 }
 
 // StatusPage is what the status page shows of one account.
@@ -71,9 +70,9 @@ type StatusPage struct {
 	Lateness        Lateness
 	Arms            []ArmRow
 	// Series is the cumulative engagement of measured original posts, at most MaxPoints points (always the
-	// first and the last); Engagement is per arm over the same posts.
-	Series     []EngagementPoint
-	Engagement []ArmEngagement
+	// first and the last); Cells is the same posts per combination of arms.
+	Series []EngagementPoint
+	Cells  []EngagementCell
 }
 
 // StatusPageQuery says what StatusPage reads.
@@ -206,19 +205,17 @@ func pageEngagement(ctx context.Context, db DBTX, q StatusPageQuery, p *StatusPa
 	}
 	rows, err = db.Query(ctx, `
 		WITH p AS (`+measuredPosts+`)
-		SELECT CASE WHEN GROUPING(topic) = 0 THEN 'topic' WHEN GROUPING(format) = 0 THEN 'format'
-				WHEN GROUPING(hook) = 0 THEN 'hook' ELSE 'hour' END,
-			COALESCE(topic, format, hook, hour), count(*), sum(n)::bigint, sum(e)::bigint
-		FROM p GROUP BY GROUPING SETS ((topic), (format), (hook), (hour)) ORDER BY 1, 2`, q.AccountID, q.RealOnly)
+		SELECT topic, format, hook, hour, count(*), sum(n)::bigint, sum(e)::bigint FROM p GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4`,
+		q.AccountID, q.RealOnly)
 	if err != nil {
-		return fmt.Errorf("engagement per arm: %w", err)
+		return fmt.Errorf("engagement per arms: %w", err)
 	}
-	p.Engagement, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (ArmEngagement, error) {
-		var a ArmEngagement
-		return a, r.Scan(&a.Scope, &a.Name, &a.Posts, &a.Impressions, &a.Engagements)
+	p.Cells, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (EngagementCell, error) {
+		var c EngagementCell
+		return c, r.Scan(&c.Topic, &c.Format, &c.Hook, &c.Hour, &c.Posts, &c.Impressions, &c.Engagements)
 	})
 	if err != nil {
-		return fmt.Errorf("engagement per arm: %w", err)
+		return fmt.Errorf("engagement per arms: %w", err)
 	}
 	return nil
 }

@@ -110,7 +110,7 @@ func accelerate(in *config.Config) *config.Config {
 	}
 	c.LearnPeriod = scale(c.LearnPeriod, time.Second)
 	c.PostingSnooze = scale(c.PostingSnooze, time.Second)
-	c.SweepInterval = scale(c.SweepInterval, 5*time.Second)
+	c.SweepInterval = scale(c.SweepInterval, 15*time.Second) // safety nets: a slower floor keeps the console readable
 	c.XCircuitCooldown = scale(c.XCircuitCooldown, time.Second)
 	c.MaxPostsPerDay = perDay(c.MaxPostsPerDay)
 	c.RepliesPerDay = perDay(c.RepliesPerDay)

@@ -3,8 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	_ "embed"
+	"errors"
 	"fmt"
 	"html/template"
 	"math"
@@ -306,29 +306,68 @@ type chartView struct {
 }
 
 // uniformRandomRate estimates the engagement rate a uniform random choice of arms would have had, from the
-// measured posts alone (no simulator's hidden rates): the observed rate of all posts times, per dimension,
-// the unweighted mean of its arms' observed rates over that rate. A uniform policy gives every arm the same
-// share, so the unweighted mean over arms is its rate in that dimension; dimensions are taken to act
-// independently (their effects multiply). Arms never measured cannot be estimated and are left out.
-func uniformRandomRate(arms []store.ArmEngagement, impressions, engagements int64) float64 {
-	if impressions <= 0 {
+// measured posts alone (no simulator's hidden rates). It fits the multiplicative model
+// engagements ~ Poisson(impressions × exp(base + topic + format + hook + hour effects)) by iterative
+// proportional fitting, so an arm is judged against the arms it was posted with (the learner picks good arms
+// together, and a plain per-arm average would credit one dimension with another's effect). A uniform
+// policy picks every arm of a dimension equally and dimensions independently, so its rate is exp(base) times,
+// per dimension, the mean of exp(effect) over the arms. Arms never measured cannot be estimated and are
+// left out; each arm's counts get half an engagement and half an expected one, so a small arm with none
+// measured stays finite.
+func uniformRandomRate(cells []store.EngagementCell) float64 {
+	var n, e float64
+	for _, c := range cells {
+		n, e = n+float64(c.Impressions), e+float64(c.Engagements)
+	}
+	if n <= 0 || e <= 0 {
 		return 0
 	}
-	overall := float64(engagements) / float64(impressions)
-	if overall == 0 {
-		return 0
-	}
-	sum, count := map[string]float64{}, map[string]int{}
-	for _, a := range arms {
-		if a.Name == "" || a.Impressions <= 0 {
-			continue
+	const dims = 4
+	arm := func(c store.EngagementCell, d int) string { return [dims]string{c.Topic, c.Format, c.Hook, c.Hour}[d] }
+	base := math.Log(e / n)
+	var effect [dims]map[string]float64
+	for d := range effect {
+		effect[d] = map[string]float64{}
+		for _, c := range cells {
+			if c.Impressions > 0 {
+				effect[d][arm(c, d)] = 0
+			}
 		}
-		sum[a.Scope] += float64(a.Engagements) / float64(a.Impressions)
-		count[a.Scope]++
 	}
-	rate := overall
-	for scope, s := range sum {
-		rate *= (s / float64(count[scope])) / overall
+	predicted := func(c store.EngagementCell) float64 {
+		sum := base
+		for d := range dims {
+			sum += effect[d][arm(c, d)]
+		}
+		return float64(c.Impressions) * math.Exp(sum)
+	}
+	for range 200 {
+		moved := 0.0
+		for d := range dims {
+			obs, exp := map[string]float64{}, map[string]float64{}
+			for _, c := range cells {
+				if c.Impressions > 0 {
+					obs[arm(c, d)] += float64(c.Engagements)
+					exp[arm(c, d)] += predicted(c)
+				}
+			}
+			for k := range effect[d] {
+				step := math.Log((obs[k] + 0.5) / (exp[k] + 0.5))
+				effect[d][k] += step
+				moved = math.Max(moved, math.Abs(step))
+			}
+		}
+		if moved < 1e-9 {
+			break
+		}
+	}
+	rate := math.Exp(base)
+	for d := range dims {
+		var sum float64
+		for _, v := range effect[d] {
+			sum += math.Exp(v)
+		}
+		rate *= sum / float64(len(effect[d]))
 	}
 	return rate
 }
@@ -342,7 +381,7 @@ func engagementChart(p *store.StatusPage) chartView {
 	}
 	last := p.Series[len(p.Series)-1]
 	c.Posts = last.N
-	c.RandomRate = uniformRandomRate(p.Engagement, last.Impressions, last.Engagements)
+	c.RandomRate = uniformRandomRate(p.Cells)
 	c.XbotRate = float64(last.Engagements) / float64(last.Impressions)
 	c.XbotTotal, c.RandomTotal = float64(last.Engagements), float64(last.Impressions)*c.RandomRate
 	if c.RandomTotal > 0 {

@@ -165,18 +165,20 @@ func renderInBrowser(t *testing.T, browser, url string) renderedPage {
 	return out
 }
 
-// Uniform random's rate from measured posts: per dimension, the plain mean of the arms' rates replaces the
-// rate weighted by xbot's picks.
+// Uniform random's rate from measured posts, in a world where topic b doubles engagement and format y adds
+// half, and the picks are confounded (b mostly posted with y): the fit recovers uniform random's true rate,
+// 1% × mean(1, 2) × mean(1, 1.5) = 1.875%, where plain per-arm averages would say about 2%.
 func TestUniformRandomRate(t *testing.T) {
 	t.Parallel()
-	arms := []store.ArmEngagement{
-		{Scope: "topic", Name: "a", Impressions: 1000, Engagements: 10},     // 1%
-		{Scope: "topic", Name: "b", Impressions: 3000, Engagements: 90},     // 3%, picked three times as often
-		{Scope: "format", Name: "tip", Impressions: 4000, Engagements: 100}, // one arm: no correction
-		{Scope: "hour", Name: "", Impressions: 4000, Engagements: 100},      // no hour recorded: ignored
+	cells := []store.EngagementCell{
+		{Topic: "a", Format: "x", Impressions: 100000, Engagements: 1000},
+		{Topic: "a", Format: "y", Impressions: 2000, Engagements: 30},
+		{Topic: "b", Format: "x", Impressions: 2000, Engagements: 40},
+		{Topic: "b", Format: "y", Impressions: 100000, Engagements: 3000},
+		{Topic: "c", Format: "x", Impressions: 0, Engagements: 0}, // never measured: left out
 	}
-	require.InDelta(t, 0.02, uniformRandomRate(arms, 4000, 100), 1e-12) // 2.5% overall, uniform over topics 2%
-	require.Zero(t, uniformRandomRate(nil, 0, 0))
+	require.InEpsilon(t, 0.01875, uniformRandomRate(cells), 0.002)
+	require.Zero(t, uniformRandomRate(nil))
 }
 
 // Under xbot dev every interval is simulated time; outside services keep theirs.
