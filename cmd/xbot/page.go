@@ -215,19 +215,21 @@ const (
 type dimView struct {
 	Scope  string
 	Height int
-	Hidden int // arms never picked, not drawn
+	Hidden int // arms with no evidence, not drawn
 	Arms   []armView
 	Axis   []tickView
+	OneX   float64 // x of ×1
 }
 
 type armView struct {
-	Name                   string
-	Mean, Lo, Hi           float64
-	Pulls                  int64
-	Y, TextY               int
-	BarW, LoX, HiX, ValueX float64
-	Evidence               float64 // alpha + beta - 2: the (discounted) outcomes learned
-	Label                  string
+	Name        string
+	Lift        float64
+	Y, TextY    int
+	BarX, BarW  float64
+	LoX, HiX    float64
+	ValueX      int
+	HasInterval bool
+	Label       string
 }
 
 type tickView struct {
@@ -236,8 +238,16 @@ type tickView struct {
 	Anchor string
 }
 
-// dimensions lays out bandit_arms as bars: each arm's posterior mean of beating the account's median with
-// a 90% interval (normal approximation of its Beta posterior), on a 0..1 scale.
+// liftRange is the bars' scale: log2 of the lift, clamped to ±liftRange (×0.25 to ×4).
+const liftRange = 2.0
+
+func liftX(l float64) float64 {
+	v := math.Max(-liftRange, math.Min(liftRange, math.Log2(math.Max(l, 1e-9))))
+	return barLabelW + barW/2 + v/liftRange*barW/2
+}
+
+// dimensions lays out bandit_arms as bars: each arm's lift on the account's usual engagement rate (×1.18 is
+// 18% above it), on a log scale around ×1, with its 90% credible interval as a whisker.
 func dimensions(arms []store.ArmRow) []dimView {
 	order := []string{"topic", "format", "hook", "hour", "reply"}
 	byScope := map[string][]store.ArmRow{}
@@ -253,26 +263,30 @@ func dimensions(arms []store.ArmRow) []dimView {
 		if scope == "hour" {
 			sort.Slice(rows, func(i, j int) bool { return atoiOr(rows[i].Name) < atoiOr(rows[j].Name) })
 		}
-		d := dimView{Scope: scope}
+		d := dimView{Scope: scope, OneX: liftX(1)}
 		for _, a := range rows {
-			evidence := a.Alpha + a.Beta - 2
-			if a.Pulls == 0 && evidence < 1e-9 {
+			if a.Pulls == 0 && a.Evidence < 1e-9 {
 				d.Hidden++
 				continue
 			}
-			n := a.Alpha + a.Beta
-			mean := a.Alpha / n
-			sd := math.Sqrt(a.Alpha * a.Beta / (n * n * (n + 1)))
-			lo, hi := math.Max(mean-1.645*sd, 0), math.Min(mean+1.645*sd, 1)
 			y := len(d.Arms) * barRowH
-			d.Arms = append(d.Arms, armView{Name: a.Name, Mean: mean, Lo: lo, Hi: hi, Pulls: a.Pulls, Evidence: evidence,
-				Y: y + 4, TextY: y + 16, BarW: math.Max(mean*barW, 1), LoX: barLabelW + lo*barW, HiX: barLabelW + hi*barW,
-				ValueX: barLabelW + barW + 8,
-				Label:  fmt.Sprintf("%.2f [%.2f–%.2f] picked %d, learned %.1f", mean, lo, hi, a.Pulls, evidence)})
+			x0, x1 := liftX(1), liftX(a.Lift)
+			v := armView{Name: a.Name, Lift: a.Lift, Y: y + 4, TextY: y + 16, BarX: math.Min(x0, x1),
+				BarW: math.Max(math.Abs(x1-x0), 1), ValueX: barLabelW + barW + 8}
+			v.Label = fmt.Sprintf("×%.2f", a.Lift)
+			if a.LiftLow != nil && a.LiftHigh != nil {
+				v.HasInterval, v.LoX, v.HiX = true, liftX(*a.LiftLow), liftX(*a.LiftHigh)
+				v.Label += fmt.Sprintf(" [×%.2f–×%.2f]", *a.LiftLow, *a.LiftHigh)
+			}
+			v.Label += fmt.Sprintf(" · evidence %.1f · picked %d", a.Evidence, a.Pulls)
+			if a.Since != nil {
+				v.Label += " · changed " + a.Since.UTC().Format("15:04:05")
+			}
+			d.Arms = append(d.Arms, v)
 		}
 		d.Height = len(d.Arms)*barRowH + 20
-		for _, f := range []float64{0, 0.5, 1} {
-			d.Axis = append(d.Axis, tickView{X: barLabelW + f*barW, Y: float64(d.Height - 4), Label: strconv.FormatFloat(f, 'f', 1, 64)})
+		for _, l := range []float64{0.25, 0.5, 1, 2, 4} {
+			d.Axis = append(d.Axis, tickView{X: liftX(l), Y: float64(d.Height - 4), Label: "×" + strconv.FormatFloat(l, 'f', -1, 64), Anchor: "middle"})
 		}
 		out = append(out, d)
 	}
