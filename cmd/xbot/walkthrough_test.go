@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -80,8 +83,22 @@ func waitFor(t *testing.T, what string, within time.Duration, cond func() bool, 
 	}
 }
 
+// longInterval is an interval whose current period does not end within the test: the periodic plan and
+// reply run once, when the first worker starts, and a later worker's run-on-start is a duplicate of that
+// period whatever the wall clock does meanwhile.
+func longInterval() string {
+	for h := 1000; ; h++ {
+		d := time.Duration(h) * time.Hour
+		if now := time.Now(); now.Truncate(d).Add(d).Sub(now) > time.Hour {
+			return d.String()
+		}
+	}
+}
+
 // The seed's "expected behavior" walkthrough, on the real program: live mode, X played by the standalone
-// simulator, OpenAI by the fake.
+// simulator, OpenAI by the fake. Tonight the quota is exhausted; after the reset a plan queues 3 posts and
+// the reply job 1 reply while posting is disabled; tomorrow posting is on, analytics store real outcomes,
+// and learning waits for LEARN_MIN_OUTCOMES=5 real outcomes (skipped at 4, v1 at the 5th).
 func TestSeedWalkthrough(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -98,6 +115,19 @@ func TestSeedWalkthrough(t *testing.T) {
 		return e
 	}
 	sim := runProcess(t, env(), "sim", "--addr", "127.0.0.1:0", "--time-scale", "3600")
+	simURL := "http://" + sim.m.Addr()
+	seedMention := func() string {
+		resp, err := http.Post(simURL+"/_sim/mentions", "application/json", strings.NewReader(`{"n":1}`))
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		var out struct {
+			IDs []string `json:"ids"`
+		}
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
+		require.Len(t, out.IDs, 1)
+		return out.IDs[0]
+	}
 
 	fake := llmtest.NewServer(t, llmtest.Options{APIKey: "sk-walkthrough"})
 	var quotaBack atomic.Bool
@@ -112,16 +142,20 @@ func TestSeedWalkthrough(t *testing.T) {
 			posts = append(posts, map[string]string{"text": fmt.Sprintf(
 				"Plan %d, note %d: a small, honest lesson about %s that we learned while running real systems in production this year.", k, i, topic)})
 		}
+		if strings.Contains(r.System(), "reply") {
+			posts = posts[:1]
+		}
 		return llmtest.JSON(map[string]any{"posts": posts})
 	})
 
+	interval := longInterval()
 	workerEnv := func(postingDisabled string) map[string]string {
 		return env("MODE", "live", "LIVE_POSTS", "true", "REAL_METRICS_ENABLED", "true",
-			"X_API_BASE_URL", "http://"+sim.m.Addr(), "POSTING_DISABLED", postingDisabled,
+			"X_API_BASE_URL", simURL, "POSTING_DISABLED", postingDisabled,
 			"OPENAI_API_KEY", "sk-walkthrough", "OPENAI_BASE_URL", fake.URL,
-			"PLAN_INTERVAL", "1h", "PLAN_WINDOW", "0s", "MIN_POST_SPACING", "2s", "POSTING_SNOOZE", "1s",
-			"SWEEP_INTERVAL", "1s", "ANALYTICS_DELAY", "2s", "LEARN_PERIOD", "1s", "LEARN_MIN_OUTCOMES", "3",
-			"REPLY_INTERVAL", "1h", "CONTENT_TOPICS", "postgres,go,queues",
+			"PLAN_INTERVAL", interval, "PLAN_WINDOW", "0s", "MIN_POST_SPACING", "0s", "POSTING_SNOOZE", "1s",
+			"SWEEP_INTERVAL", "1s", "ANALYTICS_DELAY", "2s", "LEARN_PERIOD", "1s", "LEARN_MIN_OUTCOMES", "5",
+			"REPLY_INTERVAL", interval, "CONTENT_TOPICS", "postgres,go,queues",
 			"MIN_QUALITY_SCORE", "0.3", "UNIQUENESS_THRESHOLD", "0.95")
 	}
 	count := func(q string) int {
@@ -129,8 +163,10 @@ func TestSeedWalkthrough(t *testing.T) {
 		require.NoError(t, pool.QueryRow(ctx, q).Scan(&c), q)
 		return c
 	}
+	ours := `author_id::text = (SELECT x_user_id FROM accounts WHERE is_default)`
 
-	// Tonight: OpenAI quota exhausted, posting disabled. The periodic plan runs at start.
+	// Tonight: OpenAI quota exhausted, posting disabled. The periodic plan and reply run at start (no
+	// mention yet: the reply job calls no LLM).
 	w1 := runProcess(t, workerEnv("true"), "worker")
 	logs := w1.out.String
 	waitFor(t, "the quota line", 60*time.Second, func() bool {
@@ -139,6 +175,8 @@ func TestSeedWalkthrough(t *testing.T) {
 	require.Contains(t, logs(), "[OPENAI] ⛔ circuit open until=")
 	require.Contains(t, logs(), "reason=insufficient_quota")
 	require.Equal(t, 0, count(`SELECT count(*) FROM content_metadata`), "nothing queued")
+	require.Equal(t, 0, count(`SELECT count(*) FROM posted_decisions`))
+	require.Equal(t, 0, count(`SELECT count(*) FROM outcomes WHERE simulated=false`))
 	require.Equal(t, 1, fake.Requests(), "one LLM request only")
 	require.NotContains(t, logs(), "content queued")
 
@@ -152,40 +190,76 @@ func TestSeedWalkthrough(t *testing.T) {
 	}, logs)
 	require.Contains(t, logs(), "[OPENAI] using budgeted client purpose=content_generation model=gpt-4o-mini")
 	require.Equal(t, 3, count(`SELECT count(*) FROM content_metadata WHERE decision_type='single' AND generation_source='real' AND status='queued'`))
-	waitFor(t, "post jobs snoozed by the kill switch", 60*time.Second, func() bool {
-		return strings.Count(logs(), ": POSTING_DISABLED=true") >= 3
+	waitFor(t, "the sweep finding the three", 60*time.Second, func() bool {
+		return strings.Contains(logs(), "[POSTING_ORCHESTRATOR] 📋 Found 3 decisions in queue")
 	}, logs)
-	require.Regexp(t, `\[POSTING_ORCHESTRATOR\] ⏭️ Skipped posting decision_id=[0-9a-f-]{36}: POSTING_DISABLED=true`, logs())
-	require.Regexp(t, `\[POSTING_ORCHESTRATOR\] 📋 Found [1-3] decisions in queue`, logs())
-	require.Equal(t, 3, count(`SELECT count(*) FROM content_metadata WHERE status='queued' AND posting_attempt=0`), "rows unchanged")
+
+	// The reply job answers a mention of our account.
+	mention := seedMention()
+	require.Regexp(t, `^\d+$`, strings.TrimSpace(runOnce(t, workerEnv("true"), "enqueue", "reply")))
+	waitFor(t, "one queued reply", 60*time.Second, func() bool {
+		return strings.Count(logs(), "[REPLY_JOB] ✅ Real LLM reply queued decision_id=") == 1
+	}, logs)
+	require.Contains(t, logs(), "[OPENAI] using budgeted client purpose=reply_generation model=gpt-4o-mini")
+	require.Equal(t, 1, count(`SELECT count(*) FROM content_metadata WHERE decision_type='reply' AND generation_source='real' AND status='queued' AND target_tweet_id = '`+mention+`' AND target_username <> ''`))
+	waitFor(t, "the sweep finding all four", 60*time.Second, func() bool {
+		return strings.Contains(logs(), "[POSTING_ORCHESTRATOR] 📋 Found 4 decisions in queue")
+	}, logs)
+	skipped := regexp.MustCompile(`\[POSTING_ORCHESTRATOR\] ⏭️ Skipped posting decision_id=([0-9a-f-]{36}): POSTING_DISABLED=true`)
+	waitFor(t, "each post job snoozed by the kill switch", 60*time.Second, func() bool {
+		ids := map[string]bool{}
+		for _, m := range skipped.FindAllStringSubmatch(logs(), -1) {
+			ids[m[1]] = true
+		}
+		return len(ids) == 4
+	}, logs)
+	require.Equal(t, 4, count(`SELECT count(*) FROM content_metadata WHERE status='queued' AND posting_attempt=0`), "rows unchanged")
 	require.Equal(t, 0, count(`SELECT count(*) FROM posted_decisions`))
-	require.Equal(t, 3, count(`SELECT count(*) FROM river_job WHERE kind='post' AND state IN ('scheduled', 'available', 'running')`), "post jobs snoozed, not failed")
+	require.Equal(t, 4, count(`SELECT count(*) FROM river_job WHERE kind='post' AND state IN ('scheduled', 'available', 'running')`), "post jobs snoozed, not failed")
 	require.Equal(t, 0, count(`SELECT count(*) FROM river_job WHERE kind='post' AND (state IN ('cancelled', 'discarded', 'retryable') OR errors IS NOT NULL)`))
 	out := runOnce(t, workerEnv("true"), "status")
 	require.Regexp(t, `single\s+real\s+queued\s+3`, out)
+	require.Regexp(t, `reply\s+real\s+queued\s+1`, out)
 	w1.stop()
+	require.Equal(t, 3, fake.Requests(), "the quota call, one plan, one reply")
 
-	// Tomorrow: posting enabled.
+	// Tomorrow: posting enabled. A new worker's periodic plan and reply are duplicates of tonight's period.
 	w2 := runProcess(t, workerEnv("false"), "worker")
 	logs = w2.out.String
-	waitFor(t, "three posts", 90*time.Second, func() bool {
-		return count(`SELECT count(*) FROM posted_decisions`) == 3
+	waitFor(t, "four posts", 90*time.Second, func() bool {
+		return count(`SELECT count(*) FROM posted_decisions`) == 4
 	}, logs)
-	require.Equal(t, 3, strings.Count(logs(), "[POSTING_ORCHESTRATOR] ✅ Posted successfully tweet_id="))
-	require.Equal(t, 3, count(`SELECT count(*) FROM content_metadata WHERE status='posted'`))
-	require.Equal(t, 3, count(`SELECT count(*) FROM posted_decisions WHERE backend='x'`))
-	require.Equal(t, 3, count(`SELECT count(DISTINCT text) FROM sim_posts`), "each posted once on X")
-	require.Equal(t, 3, count(`SELECT count(*) FROM sim_posts`))
+	require.Equal(t, 4, strings.Count(logs(), "[POSTING_ORCHESTRATOR] ✅ Posted successfully tweet_id="))
+	require.Equal(t, 4, count(`SELECT count(*) FROM content_metadata WHERE status='posted'`))
+	require.Equal(t, 4, count(`SELECT count(*) FROM posted_decisions WHERE backend='x'`))
+	require.Equal(t, 4, count(`SELECT count(*) FROM sim_posts WHERE `+ours), "each posted once on X")
+	require.Equal(t, 4, count(`SELECT count(DISTINCT text) FROM sim_posts WHERE `+ours))
+	require.Equal(t, 1, count(`SELECT count(*) FROM sim_posts WHERE `+ours+` AND in_reply_to_post_id = `+mention), "a real reply")
 
-	// Four (here: two) seconds later, analytics; then learning once three outcomes exist.
-	waitFor(t, "three real outcomes", 60*time.Second, func() bool {
-		return count(`SELECT count(*) FROM outcomes WHERE simulated=false`) == 3
+	// Analytics (here two seconds later) store four real outcomes; learning needs five.
+	waitFor(t, "four real outcomes", 60*time.Second, func() bool {
+		return count(`SELECT count(*) FROM outcomes WHERE simulated=false`) == 4
 	}, logs)
 	require.Regexp(t, `\[ANALYTICS_COLLECTOR\] ✅ Stored real outcome decision_id=[0-9a-f-]{36} ER=\d+\.\d{2}%`, logs())
-	waitFor(t, "the first learning run", 60*time.Second, func() bool {
+	// A learn run after the fourth outcome (the one it triggers, or the periodic one) is skipped.
+	skips := func() int { return strings.Count(logs(), "[LEARN_JOB] ⚠️ Training skipped: insufficient real outcomes (need 5)") }
+	before := skips()
+	waitFor(t, "learning skipped at four outcomes", 60*time.Second, func() bool { return skips() > before }, logs)
+	require.Equal(t, 0, count(`SELECT count(*) FROM learning_runs`))
+	require.NotContains(t, logs(), "coeffs_updated=")
+
+	// A second mention, answered and posted: the fifth real outcome, and the first learning run uses all five.
+	second := seedMention()
+	require.Regexp(t, `^\d+$`, strings.TrimSpace(runOnce(t, workerEnv("false"), "enqueue", "reply")))
+	waitFor(t, "the first learning run", 90*time.Second, func() bool {
 		return strings.Contains(logs(), "coeffs_updated=v1")
 	}, logs)
 	require.Regexp(t, `\[LEARN_JOB\] ✅ arms_trained=\d+ explore_ratio=\d\.\d{3} coeffs_updated=v1`, logs())
-	require.Equal(t, 1, count(`SELECT count(*) FROM learning_runs WHERE version = 1`))
-	require.Equal(t, 3, count(`SELECT count(*) FROM outcomes WHERE learned_at IS NOT NULL`))
+	require.Equal(t, 5, count(`SELECT count(*) FROM posted_decisions`))
+	require.Equal(t, 1, count(`SELECT count(*) FROM sim_posts WHERE `+ours+` AND in_reply_to_post_id = `+second))
+	require.Equal(t, 5, count(`SELECT count(*) FROM outcomes WHERE simulated=false`))
+	require.Equal(t, 1, count(`SELECT count(*) FROM learning_runs`))
+	require.Equal(t, 5, count(`SELECT outcomes_used FROM learning_runs WHERE version = 1`))
+	require.Equal(t, 5, count(`SELECT count(*) FROM outcomes WHERE learned_at IS NOT NULL`))
+	require.Equal(t, 4, fake.Requests(), "the quota call, one plan, two replies")
 }
