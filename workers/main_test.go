@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
@@ -30,6 +31,7 @@ import (
 	"github.com/xbot/xbot/internal/llm/llmtest"
 	"github.com/xbot/xbot/internal/xapi"
 	"github.com/xbot/xbot/internal/xsim"
+	"github.com/xbot/xbot/internal/xspec"
 	"github.com/xbot/xbot/jobs"
 	"github.com/xbot/xbot/store"
 )
@@ -181,7 +183,9 @@ func setup(t *testing.T, o testOpts) *testBundle {
 
 func newXClient(t *testing.T, url string, timeout time.Duration, clk *clock) *xapi.Client {
 	t.Helper()
+	// Every request the workers send and every answer the simulator gives is checked against X's spec.
 	x, err := xapi.New(xapi.Config{BaseURL: url, CallTimeout: timeout, Now: clk.Now,
+		HTTPClient: &http.Client{Transport: xspec.Load(t).Recorder(t, nil)},
 		Creds: xapi.OAuth1Creds{ConsumerKey: xsim.DefaultConsumerKey, ConsumerSecret: xsim.DefaultConsumerSecret,
 			AccessToken: xsim.DefaultAccessToken, AccessSecret: xsim.DefaultAccessTokenSecret}})
 	require.NoError(t, err)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/xbot/xbot/internal/dbtest"
 	"github.com/xbot/xbot/internal/llm/llmtest"
+	"github.com/xbot/xbot/internal/xspec"
 )
 
 // process is one run of the real program in the test, with its own output.
@@ -116,6 +117,8 @@ func TestSeedWalkthrough(t *testing.T) {
 	}
 	sim := runProcess(t, env(), "sim", "--addr", "127.0.0.1:0", "--time-scale", "3600")
 	simURL := "http://" + sim.m.Addr()
+	// The workers reach the simulator through a proxy that checks every X request and answer against X's spec.
+	xURL, checked := xspec.Load(t).Proxy(t, simURL)
 	seedMention := func() string {
 		resp, err := http.Post(simURL+"/_sim/mentions", "application/json", strings.NewReader(`{"n":1}`))
 		require.NoError(t, err)
@@ -151,7 +154,7 @@ func TestSeedWalkthrough(t *testing.T) {
 	interval := longInterval()
 	workerEnv := func(postingDisabled string) map[string]string {
 		return env("MODE", "live", "LIVE_POSTS", "true", "REAL_METRICS_ENABLED", "true",
-			"X_API_BASE_URL", simURL, "POSTING_DISABLED", postingDisabled,
+			"X_API_BASE_URL", xURL, "POSTING_DISABLED", postingDisabled,
 			"OPENAI_API_KEY", "sk-walkthrough", "OPENAI_BASE_URL", fake.URL,
 			"PLAN_INTERVAL", interval, "PLAN_WINDOW", "0s", "MIN_POST_SPACING", "0s", "POSTING_SNOOZE", "1s",
 			"SWEEP_INTERVAL", "1s", "ANALYTICS_DELAY", "2s", "LEARN_PERIOD", "1s", "LEARN_MIN_OUTCOMES", "5",
@@ -242,7 +245,9 @@ func TestSeedWalkthrough(t *testing.T) {
 	}, logs)
 	require.Regexp(t, `\[ANALYTICS_COLLECTOR\] ✅ Stored real outcome decision_id=[0-9a-f-]{36} ER=\d+\.\d{2}%`, logs())
 	// A learn run after the fourth outcome (the one it triggers, or the periodic one) is skipped.
-	skips := func() int { return strings.Count(logs(), "[LEARN_JOB] ⚠️ Training skipped: insufficient real outcomes (need 5)") }
+	skips := func() int {
+		return strings.Count(logs(), "[LEARN_JOB] ⚠️ Training skipped: insufficient real outcomes (need 5)")
+	}
 	before := skips()
 	waitFor(t, "learning skipped at four outcomes", 60*time.Second, func() bool { return skips() > before }, logs)
 	require.Equal(t, 0, count(`SELECT count(*) FROM learning_runs`))
@@ -262,4 +267,5 @@ func TestSeedWalkthrough(t *testing.T) {
 	require.Equal(t, 5, count(`SELECT outcomes_used FROM learning_runs WHERE version = 1`))
 	require.Equal(t, 5, count(`SELECT count(*) FROM outcomes WHERE learned_at IS NOT NULL`))
 	require.Equal(t, 4, fake.Requests(), "the quota call, one plan, two replies")
+	require.Positive(t, xspec.Checked(checked), "the workers' X traffic went through the spec check")
 }

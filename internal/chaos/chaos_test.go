@@ -23,6 +23,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/xbot/xbot/internal/dbtest"
+	"github.com/xbot/xbot/internal/xspec"
 )
 
 var full = flag.Bool("chaos.full", false, "run the full fault suite: 200+ decisions, minutes of kills, a PostgreSQL restart on a throwaway cluster")
@@ -86,7 +87,9 @@ type harness struct {
 	captures []*capture
 
 	cluster *cluster
-	simURL  string
+	simURL  string // the simulator itself (control endpoints)
+	xURL    string // the simulator behind the proxy that checks X traffic against the spec: the fleet's X
+	xSpec   http.RoundTripper
 	llmURL  string
 	userID  string
 	capUSD  float64
@@ -274,14 +277,14 @@ func (h *harness) costPerCall() float64 {
 func (h *harness) env(extra ...string) []string {
 	env := append(baseEnv(),
 		"DATABASE_URL="+h.dbURL, "MODE=live", "LIVE_POSTS=true", "POSTING_DISABLED=false", "REAL_METRICS_ENABLED=true",
-		"X_API_BASE_URL="+h.simURL, "OPENAI_BASE_URL="+h.llmURL, "OPENAI_MODEL=gpt-4o-mini",
+		"X_API_BASE_URL="+h.xURL, "OPENAI_BASE_URL="+h.llmURL, "OPENAI_MODEL=gpt-4o-mini",
 		fmt.Sprintf("OPENAI_MAX_TOKENS=%d", maxTokensPost), fmt.Sprintf("DAILY_OPENAI_LIMIT_USD=%.8f", h.capUSD),
 		"PLAN_INTERVAL=2h", "PLAN_WINDOW=0s", "MIN_POST_SPACING=1s", fmt.Sprintf("POSTS_PER_PLAN=%d", h.sc.postsPerPlan),
 		"MAX_POSTS_PER_DAY=1000", "ROTATION_MAX_SHARE=1", "REPLY_INTERVAL=2h", "REPLIES_PER_HOUR=1000", "REPLIES_PER_DAY=1000",
 		"ANALYTICS_DELAY=3s", "ANALYTICS_FOLLOWUPS=20s", "LEARN_PERIOD=1s", "LEARN_MIN_OUTCOMES=5",
 		"X_CALL_TIMEOUT=2s", "X_RECONCILE_GRACE=1s", "SWEEP_INTERVAL=1s", "POSTING_SNOOZE=1s",
 		"LOG_FORMAT=json", "LOG_LEVEL=debug")
-	if h.simURL == "" {
+	if h.xURL == "" {
 		env = append(env, "X_API_BASE_URL=http://127.0.0.1:1")
 	}
 	if h.llmURL == "" {
@@ -323,6 +326,7 @@ func (h *harness) startSim() {
 		time.Sleep(200 * time.Millisecond)
 	}
 	h.userID = state.UserID
+	h.xURL, h.xSpec = xspec.Load(h.t).Proxy(h.t, h.simURL)
 }
 
 func (h *harness) startLLM() {
@@ -714,6 +718,10 @@ func (h *harness) report(ctx context.Context) {
 	if h.sc.name == "full" && f.decisions < 200 {
 		t.Errorf("only %d decisions flowed; the full run needs 200+", f.decisions)
 	}
+	if xspec.Checked(h.xSpec) == 0 {
+		t.Errorf("no X exchange went through the spec check")
+	}
+	t.Logf("X exchanges checked against the spec: %d", xspec.Checked(h.xSpec))
 	if f.posted == 0 || f.outcomes == 0 {
 		t.Errorf("nothing flowed through: posted=%d outcomes=%d", f.posted, f.outcomes)
 	}
