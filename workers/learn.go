@@ -58,3 +58,7 @@ func postArms(cfg Config) []bandit.Feature {
 	}
 	return out
 }
+
+// NewLearnWorker is the learn worker on d, for running it outside a River client (`xbot sim-eval` runs it
+// on a simulated clock). d must have passed Register.
+func NewLearnWorker(d *Deps) *LearnWorker { return &LearnWorker{d: d} }

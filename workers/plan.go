@@ -405,3 +405,7 @@ func maxTime(a, b time.Time) time.Time {
 	}
 	return b
 }
+
+// NewPlanWorker is the plan worker on d, for running it outside a River client (`xbot sim-eval` runs it
+// on a simulated clock, with rivertest.WorkContext for its inserts). d must have passed Register.
+func NewPlanWorker(d *Deps) *PlanWorker { return &PlanWorker{d: d} }

@@ -131,15 +131,16 @@ type command struct {
 
 func (m *Main) commands() map[string]*command {
 	return map[string]*command{
-		"migrate": cmdMigrate(),
-		"web":     cmdWeb(),
-		"dev":     cmdDev(),
-		"status":  cmdStatus(),
-		"enqueue": cmdEnqueue(),
-		"x":       cmdX(),
-		"llm":     cmdLLM(),
-		"worker":  cmdWorker(),
-		"sim":     cmdSim(),
+		"migrate":  cmdMigrate(),
+		"web":      cmdWeb(),
+		"dev":      cmdDev(),
+		"status":   cmdStatus(),
+		"enqueue":  cmdEnqueue(),
+		"x":        cmdX(),
+		"llm":      cmdLLM(),
+		"worker":   cmdWorker(),
+		"sim":      cmdSim(),
+		"sim-eval": cmdSimEval(),
 	}
 }
 

@@ -137,3 +137,11 @@ func metricsAt(p Post, now time.Time) Metrics {
 		ProfileClicks: int64(math.Floor(imp * 0.006)),
 	}
 }
+
+// Simulate is the audience model for one post outside the server (offline evaluation such as
+// `xbot sim-eval`): the metrics at at of a post by authorID with followers, text and hidden rate, created
+// at createdAt, with the same noise draws the server would give it under seed.
+func Simulate(seed, authorID int64, followers int, text string, hidden float64, createdAt, at time.Time) Metrics {
+	reach, rate := plan(seed, User{ID: authorID, FollowersCount: followers}, text, hidden)
+	return metricsAt(Post{Reach: reach, EngagementRate: rate, CreatedAt: createdAt}, at)
+}
