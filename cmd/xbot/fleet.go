@@ -113,7 +113,7 @@ func newXClient(ctx context.Context, m *Main, e *env, st *store.Store) (*xapi.Cl
 			return nil, &ExitError{Code: 2, Msg: "config: LIVE_POSTS=true with posting enabled needs user-context credentials: X_API_KEY, X_API_SECRET, X_ACCESS_TOKEN and X_ACCESS_TOKEN_SECRET"}
 		}
 		xc, err := xapi.New(xapi.Config{
-			BaseURL: cfg.XAPIBaseURL, CallTimeout: cfg.XCallTimeout, Bearer: cfg.XBearerToken,
+			BaseURL: cfg.XAPIBaseURL, CallTimeout: cfg.XCallTimeout, Bearer: cfg.XBearerToken, HTTPClient: m.xHTTPClient(),
 			Creds: xapi.OAuth1Creds{ConsumerKey: cfg.XAPIKey, ConsumerSecret: cfg.XAPISecret, AccessToken: cfg.XAccessToken, AccessSecret: cfg.XAccessTokenSecret},
 		})
 		if err != nil {
@@ -140,7 +140,7 @@ func newXClient(ctx context.Context, m *Main, e *env, st *store.Store) (*xapi.Cl
 	// The simulator outlives River's soft stop, so in-flight posts can finish against it.
 	m.onClose(func() { cancel(); <-done })
 	xc, err := xapi.New(xapi.Config{
-		BaseURL: "http://" + ln.Addr().String(), CallTimeout: cfg.XCallTimeout,
+		BaseURL: "http://" + ln.Addr().String(), CallTimeout: cfg.XCallTimeout, HTTPClient: m.xHTTPClient(),
 		Creds: xapi.OAuth1Creds{ConsumerKey: xsim.DefaultConsumerKey, ConsumerSecret: xsim.DefaultConsumerSecret,
 			AccessToken: xsim.DefaultAccessToken, AccessSecret: xsim.DefaultAccessTokenSecret},
 	})

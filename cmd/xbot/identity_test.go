@@ -102,7 +102,7 @@ func TestShadowThenLiveUsesTheCredentialsUser(t *testing.T) {
 	_, err = pool.Exec(ctx, `UPDATE accounts SET x_user_id = '1590000000000000555' WHERE id = $1`, acct.ID)
 	require.NoError(t, err)
 	out := &syncBuffer{}
-	m := NewMain()
+	m := newTestMain(t)
 	m.Stdout, m.Stderr = out, out
 	e := live()
 	m.LookupEnv = func(k string) (string, bool) { v, ok := e[k]; return v, ok }
@@ -122,7 +122,7 @@ func TestLivePostingWithoutUserCredentialsExitsTwo(t *testing.T) {
 		"POSTING_DISABLED": "false", "X_BEARER_TOKEN": "app-only-token", "X_API_BASE_URL": "http://127.0.0.1:9"}
 	runOnce(t, e, "migrate")
 	out := &syncBuffer{}
-	m := NewMain()
+	m := newTestMain(t)
 	m.Stdout, m.Stderr = out, out
 	m.LookupEnv = func(k string) (string, bool) { v, ok := e[k]; return v, ok }
 	err := m.Run(context.Background(), []string{"worker"})

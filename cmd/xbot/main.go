@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"sort"
@@ -71,6 +72,9 @@ type Main struct {
 	LookupEnv      func(string) (string, bool)
 	// HardStop, when cancelled, abandons graceful shutdown (the second signal).
 	HardStop context.Context
+	// XTransport, when set, carries every X API call the program makes (tests set a transport that checks
+	// each exchange against X's spec); nil: the default transport.
+	XTransport http.RoundTripper
 
 	// ready is closed once a server subcommand is serving; Addr is then its listen address.
 	ready     chan struct{}
@@ -100,6 +104,14 @@ func (m *Main) markReady(addr string) {
 	m.addr = addr
 	m.mu.Unlock()
 	m.readyOnce.Do(func() { close(m.ready) })
+}
+
+// xHTTPClient is the HTTP client of the program's X clients (nil: xapi's default).
+func (m *Main) xHTTPClient() *http.Client {
+	if m.XTransport == nil {
+		return nil
+	}
+	return &http.Client{Transport: m.XTransport}
 }
 
 func (m *Main) onClose(f func()) {

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/xbot/xbot/internal/dbtest"
+	"github.com/xbot/xbot/internal/xspec"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
@@ -52,6 +53,15 @@ func setup(t *testing.T) *testBundle {
 	}
 }
 
+// newTestMain is the program as tests run it: every X call it makes (to X at X_API_BASE_URL or to its
+// built-in simulator) is checked against X's spec.
+func newTestMain(t *testing.T) *Main {
+	t.Helper()
+	m := NewMain()
+	m.XTransport = xspec.Load(t).Recorder(t, nil)
+	return m
+}
+
 func (b *testBundle) main() *Main {
 	m := NewMain()
 	m.Stdout, m.Stderr = b.stdout, b.stderr
@@ -63,6 +73,7 @@ func (b *testBundle) main() *Main {
 func (b *testBundle) start(t *testing.T, args ...string) (*Main, string) {
 	t.Helper()
 	m := b.main()
+	m.XTransport = xspec.Load(t).Recorder(t, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx, args) }()

@@ -64,7 +64,7 @@ func TestWorkerStartsBeforeDatabase(t *testing.T) {
 	down.Host = addr
 
 	out := &syncBuffer{}
-	m := NewMain()
+	m := newTestMain(t)
 	m.Stdout, m.Stderr = out, out
 	env := map[string]string{"DATABASE_URL": down.String(), "PORT": "0", "POSTING_DISABLED": "true"}
 	m.LookupEnv = func(k string) (string, bool) { v, ok := env[k]; return v, ok }

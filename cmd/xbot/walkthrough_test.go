@@ -32,7 +32,7 @@ type process struct {
 func runProcess(t *testing.T, env map[string]string, args ...string) *process {
 	t.Helper()
 	p := &process{out: &syncBuffer{}, done: make(chan error, 1)}
-	p.m = NewMain()
+	p.m = newTestMain(t)
 	p.m.Stdout, p.m.Stderr = p.out, p.out
 	p.m.LookupEnv = func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 	ctx, cancel := context.WithCancel(context.Background())
@@ -64,7 +64,7 @@ func (p *process) stop() {
 func runOnce(t *testing.T, env map[string]string, args ...string) string {
 	t.Helper()
 	out := &syncBuffer{}
-	m := NewMain()
+	m := newTestMain(t)
 	m.Stdout, m.Stderr = out, out
 	m.LookupEnv = func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 	require.NoError(t, m.Run(context.Background(), args), out.String())
