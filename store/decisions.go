@@ -155,6 +155,48 @@ func (s *Store) ClaimPosting(ctx context.Context, db DBTX, decisionID, backend s
 	return attempt, nil
 }
 
+// PostPace is an account's pace for original posts at send time: MIN_POST_SPACING between sends and
+// MAX_POSTS_PER_DAY per day of the account's time zone.
+type PostPace struct {
+	Spacing  time.Duration
+	PerDay   int       // 0: no cap
+	DayStart time.Time // the account's day holding now
+	DayEnd   time.Time
+}
+
+// ClaimPaced claims a queued original post like ClaimPosting when the account's pace allows a send now;
+// otherwise it claims nothing and returns when the next slot opens. It locks the account's row, so
+// replicas take slots one at a time: run it in a transaction.
+func (s *Store) ClaimPaced(ctx context.Context, db DBTX, decisionID string, accountID int64, backend string, prevAttempt int, p PostPace) (int, time.Time, error) {
+	if _, err := db.Exec(ctx, `SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE`, accountID); err != nil {
+		return 0, time.Time{}, fmt.Errorf("claim decision %s: lock account %d: %w", decisionID, accountID, err)
+	}
+	var last *time.Time
+	var today int
+	err := db.QueryRow(ctx, `
+		SELECT max(COALESCE(posting_started_at, posted_at)),
+			count(*) FILTER (WHERE COALESCE(posting_started_at, posted_at) >= $3 AND COALESCE(posting_started_at, posted_at) < $4)
+		FROM content_metadata
+		WHERE account_id = $1 AND decision_type = 'single' AND decision_id <> $2
+		  AND status IN ('posting', 'posted', 'unconfirmed')`, accountID, decisionID, p.DayStart, p.DayEnd).Scan(&last, &today)
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("claim decision %s: pace of account %d: %w", decisionID, accountID, err)
+	}
+	now := s.Now()
+	var next time.Time
+	if last != nil && p.Spacing > 0 && last.Add(p.Spacing).After(now) {
+		next = last.Add(p.Spacing)
+	}
+	if p.PerDay > 0 && today >= p.PerDay && p.DayEnd.After(next) {
+		next = p.DayEnd
+	}
+	if !next.IsZero() {
+		return 0, next, nil
+	}
+	attempt, err := s.ClaimPosting(ctx, db, decisionID, backend, prevAttempt)
+	return attempt, time.Time{}, err
+}
+
 // PostedRecord is what a successful post records.
 type PostedRecord struct {
 	DecisionID string

@@ -133,17 +133,44 @@ func (w *PostWorker) work(ctx context.Context, log *zap.Logger, job *river.Job[j
 	if d.Status == store.StatusPosting {
 		return w.reconcile(ctx, log, d, acct)
 	}
-	attempt, err := st.ClaimPosting(ctx, st.Pool, id, cfg.Backend, d.PostingAttempt)
+	attempt, next, err := w.claim(ctx, d)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil // another run claimed it first; that run owns the row now
 	}
 	if err != nil {
 		return err
 	}
+	if !next.IsZero() {
+		// After a pause, an outage or a circuit the backlog drains one post per spacing, not in a burst.
+		log.Info("post: pacing; waiting for the account's next posting slot", zap.Time("next_slot", next))
+		return river.JobSnooze(max(next.Sub(w.d.Now()), time.Second))
+	}
 	d.PostingAttempt, d.Status = attempt, store.StatusPosting
 	started := w.d.Now()
 	d.PostingStartedAt = &started
 	return w.send(ctx, log, d, acct)
+}
+
+// claim moves a queued row to posting. An original post keeps the account's pace (MIN_POST_SPACING,
+// MAX_POSTS_PER_DAY) across replicas: when no slot is free it claims nothing and says when one opens.
+// Replies keep their own hourly and daily caps, applied when they are drafted.
+func (w *PostWorker) claim(ctx context.Context, d *store.Decision) (int, time.Time, error) {
+	cfg, st := w.d.Config, w.d.Store
+	if d.DecisionType == "reply" {
+		attempt, err := st.ClaimPosting(ctx, st.Pool, d.DecisionID, cfg.Backend, d.PostingAttempt)
+		return attempt, time.Time{}, err
+	}
+	local := w.d.Now().In(cfg.AccountTZ)
+	dayStart := time.Date(local.Year(), local.Month(), local.Day(), 0, 0, 0, 0, cfg.AccountTZ)
+	pace := store.PostPace{Spacing: cfg.MinPostSpacing, PerDay: cfg.MaxPostsPerDay, DayStart: dayStart, DayEnd: dayStart.AddDate(0, 0, 1)}
+	var attempt int
+	var next time.Time
+	err := w.d.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		attempt, next, err = st.ClaimPaced(ctx, tx, d.DecisionID, d.AccountID, cfg.Backend, d.PostingAttempt, pace)
+		return err
+	})
+	return attempt, next, err
 }
 
 // send makes the X call for a claimed row and maps its outcome (the one place X failures become River

@@ -5,7 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertest"
 	"github.com/stretchr/testify/require"
 
 	"github.com/xbot/xbot/internal/xsim"
@@ -292,4 +294,59 @@ func TestPostFailedProbeReopensCircuit(t *testing.T) {
 	require.Equal(t, river.EventKindJobCompleted, res2.EventKind)
 	require.Equal(t, 1, b.simPostsWithText(t, honestTexts[0]))
 	require.Equal(t, 1, b.simPostsWithText(t, honestTexts[1]))
+}
+
+// A backlog after a pause (ten posts all due) drains one post per MIN_POST_SPACING, not in a burst: each
+// job that finds no free slot snoozes (no attempt spent) until the account's next slot.
+func TestPostBacklogDrainsAtSpacing(t *testing.T) {
+	t.Parallel()
+	b := setup(t, testOpts{cfg: func(c *Config) { c.MinPostSpacing = 20 * time.Minute; c.MaxPostsPerDay = 50 }})
+	ctx := context.Background()
+	start := b.clock.Now()
+	var ids []string
+	pending := map[string]*rivertest.WorkResult{}
+	for i := 0; i < 10; i++ {
+		dec := b.queueDecision(t, sprintf("Backlog post %d: one honest lesson about queues, written while posting was paused.", i),
+			func(d *store.Decision) { d.ScheduledAt = start.Add(-time.Hour + time.Duration(i)*time.Minute) })
+		ids = append(ids, dec.DecisionID)
+		res, err := work(t, b, b.postWorker(), jobs.PostArgs{DecisionID: dec.DecisionID}, nil)
+		require.NoError(t, err)
+		if res.EventKind == river.EventKindJobSnoozed {
+			require.Equal(t, 0, res.Job.Attempt, "a pacing snooze spends no attempt")
+			pending[dec.DecisionID] = res
+		}
+	}
+	require.Len(t, pending, 9, "one post now, nine wait")
+	for round := 0; len(pending) > 0 && round < 20; round++ {
+		next := time.Time{}
+		for _, r := range pending {
+			if next.IsZero() || r.Job.ScheduledAt.Before(next) {
+				next = r.Job.ScheduledAt
+			}
+		}
+		b.advanceTo(next)
+		for id, r := range pending {
+			if r.Job.ScheduledAt.After(b.clock.Now()) {
+				continue
+			}
+			res, err := workJob(t, b, b.postWorker(), r.Job)
+			require.NoError(t, err)
+			if res.EventKind == river.EventKindJobSnoozed {
+				pending[id] = res
+				continue
+			}
+			require.Equal(t, river.EventKindJobCompleted, res.EventKind)
+			delete(pending, id)
+		}
+	}
+	require.Empty(t, pending)
+	rows, err := b.pool.Query(ctx, `SELECT posted_at FROM content_metadata WHERE decision_id = ANY($1::uuid[]) AND status = 'posted' ORDER BY posted_at`, ids)
+	require.NoError(t, err)
+	times, err := pgx.CollectRows(rows, pgx.RowTo[time.Time])
+	require.NoError(t, err)
+	require.Len(t, times, 10)
+	for i := 1; i < len(times); i++ {
+		require.Equal(t, 20*time.Minute, times[i].Sub(times[i-1]), "post %d", i)
+	}
+	require.Equal(t, start, times[0].UTC())
 }

@@ -108,6 +108,9 @@ func workerConfig(cfg *config.Config, backend string) workers.Config {
 // in-process on a loopback port (its state is in Postgres, shared by every replica).
 func newXClient(ctx context.Context, m *Main, e *env, st *store.Store) (*xapi.Client, error) {
 	cfg := e.cfg
+	if cfg.XOAuth2ClientID != "" || cfg.XOAuth2AccessToken != "" || cfg.XOAuth2RefreshToken != "" {
+		return nil, &ExitError{Code: 2, Msg: "config: X_OAUTH2_* is not supported: OAuth 2.0 user context is not wired; use X_API_KEY, X_API_SECRET, X_ACCESS_TOKEN and X_ACCESS_TOKEN_SECRET"}
+	}
 	if backend(cfg) == "x" {
 		if !cfg.PostingDisabled && (cfg.XAPIKey == "" || cfg.XAPISecret == "" || cfg.XAccessToken == "" || cfg.XAccessTokenSecret == "") {
 			return nil, &ExitError{Code: 2, Msg: "config: LIVE_POSTS=true with posting enabled needs user-context credentials: X_API_KEY, X_API_SECRET, X_ACCESS_TOKEN and X_ACCESS_TOKEN_SECRET"}

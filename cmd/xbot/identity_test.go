@@ -138,3 +138,20 @@ func lastLine(s string) string {
 	lines := strings.SplitAfter(strings.TrimRight(s, "\n"), "\n")
 	return lines[len(lines)-1] + "\n"
 }
+
+// OAuth 2.0 user context is not wired: setting it stops the start instead of being ignored.
+func TestOAuth2SettingsRefused(t *testing.T) {
+	t.Parallel()
+	_, schema := dbtest.Schema(t)
+	e := map[string]string{"DATABASE_URL": dbtest.SchemaURL(t, schema), "PORT": "0", "X_OAUTH2_REFRESH_TOKEN": "refresh-token-value"}
+	runOnce(t, e, "migrate")
+	out := &syncBuffer{}
+	m := NewMain()
+	m.Stdout, m.Stderr = out, out
+	m.LookupEnv = func(k string) (string, bool) { v, ok := e[k]; return v, ok }
+	err := m.Run(context.Background(), []string{"worker"})
+	m.Close()
+	require.Equal(t, 2, exitCode(out, err))
+	require.Contains(t, lastLine(out.String()), "config: X_OAUTH2_* is not supported")
+	require.NotContains(t, out.String(), "refresh-token-value")
+}
