@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -46,11 +47,27 @@ func notFound(err error, what string) error {
 	return fmt.Errorf("%s: %w", what, err)
 }
 
+// PoolOptions shape the pool beyond what the URL says.
+type PoolOptions struct {
+	// MaxConns caps the pool; 0 keeps the URL's pool_max_conns or pgx's default.
+	MaxConns int
+	// TransactionPooling: the server side is a transaction-mode pooler (PgBouncer), which cannot keep named
+	// prepared statements across transactions, so statements are described, not prepared, unless the URL
+	// chooses a default_query_exec_mode itself.
+	TransactionPooling bool
+}
+
 // Open opens a pool for url without waiting for the database: connections are made on first use.
-func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
+func Open(ctx context.Context, url string, o PoolOptions) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("parse DATABASE_URL: %w", redactURLError(err))
+	}
+	if o.MaxConns > 0 {
+		cfg.MaxConns = int32(o.MaxConns)
+	}
+	if o.TransactionPooling && !strings.Contains(url, "default_query_exec_mode") {
+		cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -60,8 +77,8 @@ func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 }
 
 // Connect opens a pool for url, checking that the database answers.
-func Connect(ctx context.Context, url string) (*pgxpool.Pool, error) {
-	pool, err := Open(ctx, url)
+func Connect(ctx context.Context, url string, o PoolOptions) (*pgxpool.Pool, error) {
+	pool, err := Open(ctx, url, o)
 	if err != nil {
 		return nil, err
 	}

@@ -10,11 +10,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 
 	"github.com/xbot/xbot/internal/config"
 	"github.com/xbot/xbot/internal/llm"
+	"github.com/xbot/xbot/jobs"
+	"github.com/xbot/xbot/store"
 	"github.com/xbot/xbot/workers"
 )
 
@@ -42,7 +46,8 @@ var badValues = map[string]string{
 	"POSTING_SNOOZE": "0s", "POST_MAX_ATTEMPTS": "0", "SWEEP_INTERVAL": "1ms",
 	"PORT": "70000", "LOG_FORMAT": "xml", "LOG_LEVEL": "trace",
 	"RIVERUI_USER": "admin\x01", "RIVERUI_PASSWORD": "two words", "METRICS_TOKEN": "two words",
-	"REQUIRE_APPROVAL": "yes", "OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4318", "DEV_SPEED": "0",
+	"REQUIRE_APPROVAL": "yes", "WORKER_CONCURRENCY": "0", "POST_CONCURRENCY": "x", "DATABASE_MAX_CONNS": "-1",
+	"DATABASE_POOLER": "pgpool", "OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4318", "DEV_SPEED": "0",
 }
 
 // Each variable's bad value stops the program with exit code 2 and one line naming it; a secret's value
@@ -94,6 +99,7 @@ func TestEveryVariableReachesItsConsumer(t *testing.T) {
 		"ANALYTICS_DELAY": "0s", "ANALYTICS_FOLLOWUPS": "1h", "LEARN_MIN_OUTCOMES": "1", "LEARN_PERIOD": "5m",
 		"LEARN_HALF_LIFE": "1.5d", "POSTING_SNOOZE": "9s", "POST_MAX_ATTEMPTS": "1", "SWEEP_INTERVAL": "2s",
 		"PORT": "0", "LOG_FORMAT": "console", "LOG_LEVEL": "debug",
+		"WORKER_CONCURRENCY": "33", "POST_CONCURRENCY": "7", "DATABASE_MAX_CONNS": "9", "DATABASE_POOLER": "pgbouncer",
 	}
 	cfg, err := config.Parse(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, config.Defaults{PostingDisabled: true, LogFormat: "json"})
 	require.NoError(t, err)
@@ -126,7 +132,15 @@ func TestEveryVariableReachesItsConsumer(t *testing.T) {
 	g := gateConfig(cfg)
 	require.Equal(t, [4]float64{0, 0.5, 1, 0}, [4]float64{g.MinQualityScore, g.UniquenessThreshold, g.RotationMaxShare, float64(g.RotationMinPosts)})
 	// A post job may run X_CALL_TIMEOUT + 30 s; the rescuer must wait longer than that.
-	require.Equal(t, 45*time.Second+30*time.Second+rescueMargin, riverConfig(zap.NewNop(), nil, nil, cfg.XCallTimeout).RescueStuckJobsAfter)
+	rcfg := riverConfig(zap.NewNop(), nil, nil, cfg)
+	require.Equal(t, 45*time.Second+30*time.Second+rescueMargin, rcfg.RescueStuckJobsAfter)
+	require.Equal(t, map[string]river.QueueConfig{jobs.QueueDefault: {MaxWorkers: 33}, jobs.QueuePost: {MaxWorkers: 7}}, rcfg.Queues)
+	require.True(t, rcfg.PollOnly, "behind PgBouncer River polls")
+	pool, err := store.Open(context.Background(), "postgres://u@127.0.0.1:1/x", poolOptions(cfg))
+	require.NoError(t, err)
+	defer pool.Close()
+	require.Equal(t, int32(9), pool.Config().MaxConns)
+	require.Equal(t, pgx.QueryExecModeCacheDescribe, pool.Config().ConnConfig.DefaultQueryExecMode)
 	require.Equal(t, "42", cfg.XUserID)
 	require.Equal(t, "someone", cfg.XHandle)
 	require.Equal(t, []string{"sk-reach", "ck", "cs", "at", "as", "bt"}, cfg.Secrets())

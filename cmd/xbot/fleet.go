@@ -49,23 +49,15 @@ func startFleet(ctx context.Context, m *Main, e *env, pool *pgxpool.Pool) (*flee
 	}
 	f.account = acct
 
-	chain, err := gate.New(gateConfig(cfg), st.GateHistory(pool))
+	deps, err := newDeps(e, st, xc, f.backend)
 	if err != nil {
-		return nil, fmt.Errorf("gate chain: %w", err)
-	}
-	deps := &workers.Deps{Config: workerConfig(cfg, f.backend), Store: st, Log: e.log, X: xc, Gate: chain}
-	if cfg.OpenAIAPIKey != "" {
-		lc, err := newLLM(e, st)
-		if err != nil {
-			return nil, err
-		}
-		deps.Drafter, deps.LLMAvailable, deps.ReclaimLLM = workers.LLMDrafter{Client: lc}, lc.Available, lc.ReclaimExpired
+		return nil, err
 	}
 	ws := river.NewWorkers()
 	if err := workers.Register(ws, deps); err != nil {
 		return nil, err
 	}
-	rcfg := riverConfig(e.log, ws, workers.PeriodicJobs(deps.Config, acct.ID, time.Now), cfg.XCallTimeout)
+	rcfg := riverConfig(e.log, ws, workers.PeriodicJobs(deps.Config, acct.ID, time.Now), cfg)
 	if rcfg.Plugins, err = riverPlugins(ctx, m, e); err != nil {
 		return nil, err
 	}
@@ -85,6 +77,25 @@ func gateConfig(cfg *config.Config) gate.Config {
 		RotationMaxShare: cfg.RotationMaxShare, RotationMinPosts: cfg.RotationMinPosts,
 		WeightedLength: xapi.WeightedLength,
 	}
+}
+
+// newDeps builds what the workers share: the gates over the store's history and, when a key is set, the
+// budgeted LLM.
+func newDeps(e *env, st *store.Store, xc workers.XAPI, backend string) (*workers.Deps, error) {
+	cfg := e.cfg
+	chain, err := gate.New(gateConfig(cfg), st.GateHistory(st.Pool))
+	if err != nil {
+		return nil, fmt.Errorf("gate chain: %w", err)
+	}
+	deps := &workers.Deps{Config: workerConfig(cfg, backend), Store: st, Log: e.log, X: xc, Gate: chain}
+	if cfg.OpenAIAPIKey != "" {
+		lc, err := newLLM(e, st)
+		if err != nil {
+			return nil, err
+		}
+		deps.Drafter, deps.LLMAvailable, deps.ReclaimLLM = workers.LLMDrafter{Client: lc}, lc.Available, lc.ReclaimExpired
+	}
+	return deps, nil
 }
 
 func workerConfig(cfg *config.Config, backend string) workers.Config {

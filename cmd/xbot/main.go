@@ -244,11 +244,16 @@ func (e *env) lazyDB(ctx context.Context, m *Main) (*pgxpool.Pool, error) {
 	return e.open(ctx, m, store.Open)
 }
 
-func (e *env) open(ctx context.Context, m *Main, open func(context.Context, string) (*pgxpool.Pool, error)) (*pgxpool.Pool, error) {
+// poolOptions are DATABASE_MAX_CONNS and DATABASE_POOLER for the process's pool.
+func poolOptions(cfg *config.Config) store.PoolOptions {
+	return store.PoolOptions{MaxConns: cfg.DatabaseMaxConns, TransactionPooling: cfg.DatabasePooler == config.PoolerPgBouncer}
+}
+
+func (e *env) open(ctx context.Context, m *Main, open func(context.Context, string, store.PoolOptions) (*pgxpool.Pool, error)) (*pgxpool.Pool, error) {
 	if e.pool != nil {
 		return e.pool, nil
 	}
-	pool, err := open(ctx, e.cfg.DatabaseURL)
+	pool, err := open(ctx, e.cfg.DatabaseURL, poolOptions(e.cfg))
 	if err != nil {
 		return nil, err
 	}

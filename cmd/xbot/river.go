@@ -1,11 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -17,6 +19,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/exp/zapslog"
 
+	"github.com/xbot/xbot/internal/config"
 	"github.com/xbot/xbot/jobs"
 )
 
@@ -31,6 +34,8 @@ const (
 	rescueMargin = 15 * time.Second
 	// softStop is how long SIGTERM waits for in-flight jobs (an X call is at most X_CALL_TIMEOUT).
 	softStop = 45 * time.Second
+	// fetchCooldown is River's default; the benchmark (README "Benchmarks") measured what shorter ones buy.
+	fetchCooldown = 100 * time.Millisecond
 )
 
 // errorHandler cancels jobs whose args no longer parse (retrying cannot help) and logs every job error.
@@ -53,22 +58,36 @@ func (h *errorHandler) HandlePanic(ctx context.Context, job *rivertype.JobRow, p
 	return nil
 }
 
-// riverConfig is the fleet's River configuration.
-func riverConfig(log *zap.Logger, ws *river.Workers, periodic []*river.PeriodicJob, xCallTimeout time.Duration) *river.Config {
+// riverConfig is the fleet's River configuration: WORKER_CONCURRENCY workers on the default queue and
+// POST_CONCURRENCY on post's; behind PgBouncer (transaction pooling) River polls instead of listening.
+func riverConfig(log *zap.Logger, ws *river.Workers, periodic []*river.PeriodicJob, cfg *config.Config) *river.Config {
 	return &river.Config{
+		ID: riverClientID(),
 		Queues: map[string]river.QueueConfig{
-			jobs.QueueDefault: {MaxWorkers: 10},
-			jobs.QueuePost:    {MaxWorkers: 5},
+			jobs.QueueDefault: {MaxWorkers: cfg.WorkerConcurrency},
+			jobs.QueuePost:    {MaxWorkers: cfg.PostConcurrency},
 		},
 		Workers:              ws,
 		PeriodicJobs:         periodic,
 		ErrorHandler:         &errorHandler{log: log},
 		JobTimeout:           jobTimeout,
-		RescueStuckJobsAfter: max(jobTimeout, xCallTimeout+30*time.Second) + rescueMargin,
+		RescueStuckJobsAfter: max(jobTimeout, cfg.XCallTimeout+30*time.Second) + rescueMargin,
 		SoftStopTimeout:      softStop,
-		FetchPollInterval:    200 * time.Millisecond,
-		Logger:               slog.New(zapslog.NewHandler(log.Named("river").WithOptions(zap.IncreaseLevel(zap.WarnLevel)).Core())),
+		// A queue fetches at most MaxWorkers jobs per FetchCooldown (100 ms by default): with the poll
+		// interval it bounds lateness, not throughput, so both are short.
+		FetchCooldown:     fetchCooldown,
+		FetchPollInterval: 200 * time.Millisecond,
+		PollOnly:          cfg.DatabasePooler == config.PoolerPgBouncer,
+		Logger:            slog.New(zapslog.NewHandler(log.Named("river").WithOptions(zap.IncreaseLevel(zap.WarnLevel)).Core())),
 	}
+}
+
+// riverClientID names this process's River client by host, pid and start time, so river_leader says
+// which replica leads.
+func riverClientID() string {
+	host, _ := os.Hostname()
+	host = cmp.Or(host, "host")[:min(len(cmp.Or(host, "host")), 50)]
+	return fmt.Sprintf("%s_pid%d_%s", host, os.Getpid(), time.Now().UTC().Format("20060102T150405.000000"))
 }
 
 // retryForever runs op with exponential backoff (0.5 s up to 15 s) until it succeeds or ctx ends, logging

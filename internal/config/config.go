@@ -21,6 +21,12 @@ const (
 	ModeShadow Mode = "shadow"
 )
 
+// DATABASE_POOLER values.
+const (
+	PoolerNone      = "none"
+	PoolerPgBouncer = "pgbouncer"
+)
+
 // DefaultDatabaseURL is used when DATABASE_URL is not set.
 const DefaultDatabaseURL = "postgres://postgres@localhost:5432/xbot?sslmode=disable"
 
@@ -113,6 +119,14 @@ type Config struct {
 
 	// DevSpeed is xbot dev's accelerated clock: simulated seconds per wall second (DEV_SPEED).
 	DevSpeed float64
+
+	// WorkerConcurrency and PostConcurrency are the River workers of the default and post queues per replica.
+	WorkerConcurrency int
+	PostConcurrency   int
+	// DatabaseMaxConns caps the replica's pool (0: pgx's default, the larger of 4 and the CPU count).
+	DatabaseMaxConns int
+	// DatabasePooler is "none" or "pgbouncer" (transaction pooling: River polls, no LISTEN, no named statements).
+	DatabasePooler string
 
 	Port      int
 	LogFormat string // json | console
@@ -276,6 +290,11 @@ func Parse(lookup func(string) (string, bool), d Defaults) (*Config, error) {
 
 	// 360: one simulated hour every 10 s, so a newcomer sees posts, analytics and learning within two minutes.
 	c.DevSpeed = p.float("DEV_SPEED", 360, 1, 100000)
+
+	c.WorkerConcurrency = p.integer("WORKER_CONCURRENCY", 10, 1, 10000)
+	c.PostConcurrency = p.integer("POST_CONCURRENCY", 5, 1, 10000)
+	c.DatabaseMaxConns = p.integer("DATABASE_MAX_CONNS", 0, 0, 10000)
+	c.DatabasePooler = p.enum("DATABASE_POOLER", PoolerNone, PoolerNone, PoolerPgBouncer)
 
 	c.Port = p.integer("PORT", 8080, 0, 65535)
 	c.LogFormat = p.enum("LOG_FORMAT", cmp.Or(d.LogFormat, "json"), "json", "console")
