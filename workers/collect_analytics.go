@@ -70,6 +70,7 @@ func (w *CollectAnalyticsWorker) Work(ctx context.Context, job *river.Job[jobs.C
 		return fmt.Errorf("collect analytics %s: lookup of %s returned neither the post nor an error", id, p.TweetID)
 	}
 
+	var learnPeriod string
 	err = d.inTx(ctx, func(tx pgx.Tx) error {
 		if err := st.StoreReading(ctx, tx, reading); err != nil {
 			return err
@@ -83,11 +84,14 @@ func (w *CollectAnalyticsWorker) Work(ctx context.Context, job *river.Job[jobs.C
 				}
 			}
 		}
-		return d.nextLearn(ctx, tx, p.AccountID)
+		var err error
+		learnPeriod, err = d.nextLearn(ctx, tx, p.AccountID)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("collect analytics %s: %w", id, err)
 	}
+	d.learnCommitted(p.AccountID, learnPeriod)
 	er, _ := reading.EngagementRate()
 	switch {
 	case reading.Status != store.OutcomeOK && reading.Status != store.OutcomeNoImpressions:

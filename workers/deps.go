@@ -134,6 +134,11 @@ type Deps struct {
 	// Now is the clock; Rand seeds each job's randomness (Thompson draws, synthetic text).
 	Now  func() time.Time
 	Rand func() *rand.Rand
+
+	// learnMu guards learnQueued: per account, the learn period this replica last inserted a job for (once
+	// committed), so only a period's first outcome pays for the unique insert every other one would wait on.
+	learnMu     sync.Mutex
+	learnQueued map[int64]string
 }
 
 // Register validates deps and adds every worker to ws.
@@ -214,14 +219,35 @@ func client(ctx context.Context) *river.Client[pgx.Tx] {
 	return river.ClientFromContext[pgx.Tx](ctx)
 }
 
-// nextLearn inserts the learn job of the period after now, unique by period.
-func (d *Deps) nextLearn(ctx context.Context, tx pgx.Tx, accountID int64) error {
+// nextLearn inserts the learn job of the period after now, unique by period, unless this replica already
+// did; it returns the period for learnCommitted (empty when nothing was inserted).
+func (d *Deps) nextLearn(ctx context.Context, tx pgx.Tx, accountID int64) (string, error) {
 	now := d.Now()
 	boundary := now.Truncate(d.Config.LearnPeriod).Add(d.Config.LearnPeriod)
-	_, err := client(ctx).InsertTx(ctx, tx, jobs.LearnArgs{AccountID: accountID, Period: jobs.Period(boundary, d.Config.LearnPeriod)},
+	period := jobs.Period(boundary, d.Config.LearnPeriod)
+	d.learnMu.Lock()
+	queued := d.learnQueued[accountID] == period
+	d.learnMu.Unlock()
+	if queued {
+		return "", nil
+	}
+	_, err := client(ctx).InsertTx(ctx, tx, jobs.LearnArgs{AccountID: accountID, Period: period},
 		&river.InsertOpts{ScheduledAt: boundary})
 	if err != nil {
-		return fmt.Errorf("insert learn for account %d: %w", accountID, err)
+		return "", fmt.Errorf("insert learn for account %d: %w", accountID, err)
 	}
-	return nil
+	return period, nil
+}
+
+// learnCommitted records that the learn job of period exists (its transaction committed).
+func (d *Deps) learnCommitted(accountID int64, period string) {
+	if period == "" {
+		return
+	}
+	d.learnMu.Lock()
+	defer d.learnMu.Unlock()
+	if d.learnQueued == nil {
+		d.learnQueued = map[int64]string{}
+	}
+	d.learnQueued[accountID] = period
 }

@@ -86,23 +86,29 @@ func TestPeriodicJobsUniqueByPeriod(t *testing.T) {
 }
 
 // learn inserted by collect_analytics is unique by the next learn period: many outcomes stored in one
-// period trigger one run.
+// period trigger one run; once a replica's insert committed, its later outcomes of the period skip it.
 func TestNextLearnUniqueByPeriod(t *testing.T) {
 	t.Parallel()
 	b := setup(t, testOpts{})
 	ctx := context.Background()
 	rc := b.insertClient(t)
-	for range 3 {
+	insert := func() string {
 		tx, err := b.pool.Begin(ctx)
 		require.NoError(t, err)
-		require.NoError(t, b.deps.nextLearn(rivertest.WorkContext(ctx, rc), tx, b.acct.ID))
+		period, err := b.deps.nextLearn(rivertest.WorkContext(ctx, rc), tx, b.acct.ID)
+		require.NoError(t, err)
 		require.NoError(t, tx.Commit(ctx))
+		return period
 	}
+	first := insert()
+	require.NotEmpty(t, first)
+	// Not recorded yet (as for another replica): the insert is made and River's uniqueness holds.
+	require.Equal(t, first, insert())
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM river_job WHERE kind = 'learn'`))
+	b.deps.learnCommitted(b.acct.ID, first)
+	require.Empty(t, insert(), "recorded: no insert")
 	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM river_job WHERE kind = 'learn'`))
 	b.clock.Advance(time.Minute)
-	tx, err := b.pool.Begin(ctx)
-	require.NoError(t, err)
-	require.NoError(t, b.deps.nextLearn(rivertest.WorkContext(ctx, rc), tx, b.acct.ID))
-	require.NoError(t, tx.Commit(ctx))
+	require.NotEqual(t, first, insert())
 	require.Equal(t, 2, b.count(t, `SELECT count(*) FROM river_job WHERE kind = 'learn'`))
 }
