@@ -108,9 +108,10 @@ type DueReading struct {
 	PostedAt   time.Time
 }
 
-// DueReadings finds posted decisions past a reading time (delays[i] after posting is reading i+1) whose
-// outcome has fewer readings. Posts on X are skipped when xMetrics is false (no metrics are read for them).
-func (s *Store) DueReadings(ctx context.Context, db DBTX, now time.Time, delays []time.Duration, xMetrics bool, limit int) ([]DueReading, error) {
+// DueReadings finds decisions posted since postedSince that are past a reading time (delays[i] after
+// posting is reading i+1) and whose outcome has fewer readings. Posts on X are skipped when xMetrics is
+// false (no metrics are read for them). The lower bound keeps the sweep off the whole table.
+func (s *Store) DueReadings(ctx context.Context, db DBTX, now, postedSince time.Time, delays []time.Duration, xMetrics bool, limit int) ([]DueReading, error) {
 	secs := make([]float64, len(delays))
 	for i, d := range delays {
 		secs[i] = d.Seconds()
@@ -120,12 +121,12 @@ func (s *Store) DueReadings(ctx context.Context, db DBTX, now time.Time, delays 
 		FROM posted_decisions p
 		CROSS JOIN LATERAL unnest($2::float8[]) WITH ORDINALITY AS r(delay, n)
 		LEFT JOIN outcomes o ON o.decision_id = p.decision_id
-		WHERE p.posted_at + make_interval(secs => r.delay) <= $1
+		WHERE p.posted_at >= $5 AND p.posted_at + make_interval(secs => r.delay) <= $1
 		  AND COALESCE(o.readings, 0) < r.n
 		  AND COALESCE(o.status, 'ok') IN ('ok', 'no_impressions')
 		  AND ($3 OR p.backend <> 'x')
 		ORDER BY p.posted_at, r.n
-		LIMIT $4`, now, secs, xMetrics, limit)
+		LIMIT $4`, now, secs, xMetrics, limit, postedSince)
 	if err != nil {
 		return nil, fmt.Errorf("due readings: %w", err)
 	}

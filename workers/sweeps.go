@@ -3,6 +3,7 @@ package workers
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -14,6 +15,10 @@ import (
 
 // sweepBatch bounds one sweep's work; the next sweep takes the rest.
 const sweepBatch = 500
+
+// readingsLookback is how long after its last reading time a post is still swept for missing readings:
+// the sweep reads an index range, not every post ever made.
+const readingsLookback = 7 * 24 * time.Hour
 
 // PostSweepWorker is the posting safety net.
 type PostSweepWorker struct {
@@ -79,7 +84,8 @@ func (w *AnalyticsSweepWorker) Work(ctx context.Context, job *river.Job[jobs.Ana
 		}
 	}
 	delays := append([]time.Duration{cfg.AnalyticsDelay}, cfg.AnalyticsFollowups...)
-	due, err := st.DueReadings(ctx, st.Pool, d.Now(), delays, cfg.RealMetricsEnabled, sweepBatch)
+	now := d.Now()
+	due, err := st.DueReadings(ctx, st.Pool, now, now.Add(-slices.Max(delays)-readingsLookback), delays, cfg.RealMetricsEnabled, sweepBatch)
 	if err != nil {
 		return err
 	}
