@@ -5,7 +5,7 @@ BIN := bin/xbot
 # Every target that needs PostgreSQL asks scripts/db.sh for a URL that answers (see README).
 DB_URL = $$(scripts/db.sh)
 
-.PHONY: build run test test-short bench lint db chaos clean browser
+.PHONY: build run test test-short bench lint db chaos clean browser pgbouncer
 
 build:
 	$(GO) build -o $(BIN) ./cmd/xbot
@@ -16,7 +16,7 @@ db:
 run: build
 	@url=$(DB_URL) && DATABASE_URL="$$url" ./$(BIN) dev
 
-test: browser
+test: browser pgbouncer
 	@url=$(DB_URL) && DATABASE_URL="$$url" $(GO) test -race -count=1 -timeout 15m ./...
 
 # The status page's browser test needs Chromium: installed here when missing and running as root.
@@ -26,8 +26,21 @@ browser:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }; \
 	else echo "Chromium is missing: run 'sudo apt-get install -y chromium' (the status page's browser test fails without it)"; fi
 
-bench:
-	@url=$(DB_URL) && DATABASE_URL="$$url" $(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
+# The scale benchmark (README "Benchmarks") prints one `name value unit` line per figure, collected at the
+# end; BENCH=raw|pipeline|lateness|failover|memory|learn|pgbouncer runs one part.
+BENCH ?= .
+bench: pgbouncer
+	@mkdir -p bin
+	@url=$(DB_URL) && DATABASE_URL="$$url" $(GO) test -run '^$$' -bench 'ReserveSettle' -benchmem -count=1 ./store
+	@url=$(DB_URL) && DATABASE_URL="$$url" $(GO) test -run '^$$' -bench '^BenchmarkScale$$/$(BENCH)' -benchtime 1x -count=1 \
+		-timeout 60m ./cmd/xbot | tee bin/bench.out
+	@echo "== figures (name value unit) =="; grep -E '^[a-z][a-z0-9_]* [-0-9.e+]+( [^ ]+)?$$' bin/bench.out
+
+# PgBouncer (Debian's package) for the connection-budget benchmark and its test; installed when missing.
+pgbouncer:
+	@command -v pgbouncer >/dev/null || test -x /usr/sbin/pgbouncer || \
+		(apt-get install -y pgbouncer >/dev/null 2>&1 || (apt-get update >/dev/null && apt-get install -y pgbouncer >/dev/null)) || \
+		echo "pgbouncer missing and could not be installed: the PgBouncer test will fail"
 
 # The full fault suite (issue: fleet reliability): real binaries, 3 worker replicas, kills, simulator faults,
 # a PostgreSQL restart on a throwaway cluster. A reduced version runs inside `make test`.

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/stretchr/testify/require"
+
+	"github.com/xbot/xbot/internal/config"
+	"github.com/xbot/xbot/internal/dbtest"
+	"github.com/xbot/xbot/jobs"
+	"github.com/xbot/xbot/store"
+)
+
+// outcomeSpacing is the seeded density: one posted decision with its outcome every 63 s, so 1M outcomes
+// span two years and the trailing 30 days always hold at most about 41,000.
+const outcomeSpacing = 63 * time.Second
+
+// seedOutcomes adds posted decisions with learned outcomes numbered from+1..to (newest first in time),
+// then leaves the newest `fresh` unlearned.
+func seedOutcomes(tb testing.TB, pool *pgxpool.Pool, accountID int64, from, to, fresh int) {
+	tb.Helper()
+	ctx := context.Background()
+	const chunk = 100000
+	for lo := from; lo < to; lo += chunk {
+		hi := min(lo+chunk, to)
+		_, err := pool.Exec(ctx, `
+			WITH s AS (
+				SELECT i, gen_random_uuid() AS id, now() - make_interval(secs => i * $4::float8) AS at
+				FROM generate_series($2::int + 1, $3::int) i
+			), cm AS (
+				INSERT INTO content_metadata (decision_id, account_id, decision_type, content, content_hash,
+					generation_source, status, scheduled_at, topic, format, hook, hour_bucket, tweet_id, posted_at,
+					created_at, updated_at)
+				SELECT id, $1, 'single', 'seeded post ' || i, md5('seeded post ' || i), 'real', 'posted', at,
+					($5::text[])[1 + i % cardinality($5::text[])], ($6::text[])[1 + i % cardinality($6::text[])],
+					($7::text[])[1 + i % cardinality($7::text[])], extract(hour FROM at AT TIME ZONE 'UTC')::int,
+					'seed' || i, at, at, at
+				FROM s
+			), pd AS (
+				INSERT INTO posted_decisions (decision_id, account_id, decision_type, generation_source, backend, tweet_id, content, posted_at)
+				SELECT id, $1, 'single', 'real', 'simulator', 'seed' || i, 'seeded post ' || i, at FROM s
+			)
+			INSERT INTO outcomes (decision_id, account_id, tweet_id, simulated, impressions, likes, engagement_rate,
+				first_engagement_rate, status, collected_at, readings, learned_at)
+			SELECT id, $1, 'seed' || i, true, 1000, 10 + i % 40, (10 + i % 40) / 1000.0, (10 + i % 40) / 1000.0, 'ok',
+				at + interval '4 hours', 1, at + interval '5 hours'
+			FROM s`, accountID, lo, hi, outcomeSpacing.Seconds(), config.DefaultTopics, config.DefaultFormats, config.DefaultHooks)
+		require.NoError(tb, err)
+	}
+	_, err := pool.Exec(ctx, `UPDATE outcomes SET learned_at = NULL WHERE id IN (
+		SELECT id FROM outcomes WHERE account_id = $1 ORDER BY collected_at DESC LIMIT $2)`, accountID, fresh)
+	require.NoError(tb, err)
+	_, err = pool.Exec(ctx, `ANALYZE content_metadata; ANALYZE posted_decisions; ANALYZE outcomes`)
+	require.NoError(tb, err)
+}
+
+// runLearn works one learn job through River and returns its run time.
+func runLearn(tb testing.TB, p *pipeline, run int) time.Duration {
+	tb.Helper()
+	ctx := context.Background()
+	events, cancel := p.rc.Subscribe(river.EventKindJobCompleted, river.EventKindJobFailed)
+	defer cancel()
+	res, err := p.rc.Insert(ctx, jobs.LearnArgs{AccountID: p.acct.ID, Period: fmt.Sprintf("bench-%d", run)}, nil)
+	require.NoError(tb, err)
+	for {
+		select {
+		case ev := <-events:
+			if ev.Job.ID != res.Job.ID {
+				continue
+			}
+			require.Equal(tb, river.EventKindJobCompleted, ev.Kind, "learn job: %v", ev.Job.Errors)
+			return ev.JobStats.RunDuration
+		case <-time.After(5 * time.Minute):
+			tb.Fatal("learn job did not finish")
+		}
+	}
+}
+
+// timeIt runs fn three times and returns the median duration.
+func timeIt(tb testing.TB, fn func() error) time.Duration {
+	tb.Helper()
+	var ds []time.Duration
+	for range 3 {
+		start := time.Now()
+		require.NoError(tb, fn())
+		ds = append(ds, time.Since(start))
+	}
+	slices.Sort(ds)
+	return ds[1]
+}
+
+func ms(d time.Duration) float64 { return round(float64(d.Microseconds())/1000, 2) }
+
+// benchLearn is item 4: one learn run (through River) with 10k, 100k and 1M outcomes stored and 20 new
+// ones, and the sweeps' and the plan's pacing queries at the same sizes.
+func benchLearn(b *testing.B) {
+	pool, _ := dbtest.Schema(b)
+	p := startPipeline(b, pool, map[string]string{"MODE": "shadow", "POSTING_DISABLED": "true", "LEARN_MIN_OUTCOMES": "5"})
+	st := store.New(pool)
+	ctx := context.Background()
+	note("learn: one account, outcomes one per %s (1M span two years), 20 unlearned per run, median of 3 runs through River", outcomeSpacing)
+	prev := 0
+	for _, size := range []struct {
+		n    int
+		name string
+	}{{10000, "10k"}, {100000, "100k"}, {1000000, "1m"}} {
+		start := time.Now()
+		seedOutcomes(b, pool, p.acct.ID, prev, size.n, 20)
+		note("learn: seeded %d outcomes in %s", size.n-prev, time.Since(start).Round(time.Second))
+		prev = size.n
+		var runs []time.Duration
+		for i := range 3 {
+			if i > 0 {
+				_, err := pool.Exec(ctx, `UPDATE outcomes SET learned_at = NULL WHERE id IN (
+					SELECT id FROM outcomes WHERE account_id = $1 ORDER BY collected_at DESC LIMIT 20)`, p.acct.ID)
+				require.NoError(b, err)
+			}
+			runs = append(runs, runLearn(b, p, size.n+i))
+		}
+		slices.Sort(runs)
+		figure("learn_run_"+size.name, ms(runs[1]), "ms")
+		now := time.Now()
+		delays := []time.Duration{4 * time.Hour, 24 * time.Hour, 72 * time.Hour}
+		figure("sweep_post_orphans_"+size.name, ms(timeIt(b, func() error {
+			_, err := st.PostOrphans(ctx, pool, now, now.Add(-time.Minute), 500)
+			return err
+		})), "ms")
+		figure("sweep_due_readings_"+size.name, ms(timeIt(b, func() error {
+			_, err := st.DueReadings(ctx, pool, now, now.Add(-72*time.Hour-7*24*time.Hour), delays, false, 500)
+			return err
+		})), "ms")
+		figure("plan_pacing_"+size.name, ms(timeIt(b, func() error {
+			_, err := st.PacingTimes(ctx, pool, p.acct.ID, now.Add(-48*time.Hour), now.Add(30*24*time.Hour))
+			return err
+		})), "ms")
+		figure("canonical_queue_"+size.name, ms(timeIt(b, func() error {
+			_, err := st.CanonicalQueue(ctx, pool, true)
+			return err
+		})), "ms")
+	}
+}

@@ -1,0 +1,210 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/xbot/xbot/internal/dbtest"
+	"github.com/xbot/xbot/store"
+)
+
+// pgBouncerBin is Debian's pgbouncer (make pgbouncer installs it).
+func pgBouncerBin(tb testing.TB) string {
+	tb.Helper()
+	if p, err := exec.LookPath("pgbouncer"); err == nil {
+		return p
+	}
+	if _, err := os.Stat("/usr/sbin/pgbouncer"); err == nil {
+		return "/usr/sbin/pgbouncer"
+	}
+	tb.Fatal("pgbouncer is not installed: run make pgbouncer (apt-get install pgbouncer)")
+	return ""
+}
+
+// startPgBouncer runs pgbouncer on a free port in front of the test server, in transaction mode with at
+// most serverConns server connections, and returns its address as host:port.
+func startPgBouncer(tb testing.TB, serverConns int) string {
+	tb.Helper()
+	u, err := url.Parse(dbtest.ServerURL())
+	require.NoError(tb, err)
+	dir, err := os.MkdirTemp("", "xbot-pgbouncer-")
+	require.NoError(tb, err)
+	tb.Cleanup(func() { os.RemoveAll(dir) })
+	require.NoError(tb, os.Chmod(dir, 0o777)) // pgbouncer refuses root and runs as postgres
+	port := freePort(tb)
+	user := u.User.Username()
+	ini := fmt.Sprintf(`[databases]
+* = host=%s port=%s
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = %d
+unix_socket_dir =
+auth_type = trust
+auth_file = %s
+pool_mode = transaction
+default_pool_size = %d
+max_db_connections = %d
+max_client_conn = 5000
+ignore_startup_parameters = extra_float_digits
+`, u.Hostname(), cmpPort(u.Port()), port, filepath.Join(dir, "users.txt"), serverConns, serverConns)
+	require.NoError(tb, os.WriteFile(filepath.Join(dir, "users.txt"), []byte(strconv.Quote(user)+` ""`+"\n"), 0o644))
+	require.NoError(tb, os.WriteFile(filepath.Join(dir, "pgbouncer.ini"), []byte(ini), 0o644))
+	args := []string{filepath.Join(dir, "pgbouncer.ini")}
+	if os.Geteuid() == 0 {
+		args = append([]string{"-u", "postgres"}, args...)
+	}
+	p := startXbot(tb, pgBouncerBin(tb), nil, args...)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	waitUntil(tb, 30*time.Second, "pgbouncer listening", func() (bool, error) {
+		select {
+		case <-p.done:
+			out, _ := os.ReadFile(p.log)
+			return false, fmt.Errorf("pgbouncer exited: %s", out)
+		default:
+		}
+		conn, err := pgx.Connect(context.Background(), "postgres://"+user+"@"+addr+"/postgres?sslmode=disable")
+		if err != nil {
+			return false, nil
+		}
+		conn.Close(context.Background())
+		return true, nil
+	})
+	return addr
+}
+
+func cmpPort(p string) string {
+	if p == "" {
+		return "5432"
+	}
+	return p
+}
+
+// freshDatabase creates a migrated database of its own (PgBouncer passes no search_path, so a schema
+// will not do), dropped when the test ends, and returns a direct pool and its name.
+func freshDatabase(tb testing.TB) (*pgxpool.Pool, string) {
+	tb.Helper()
+	ctx := context.Background()
+	name := "xbot_pgb_" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	_, err := dbtest.Pool(tb).Exec(ctx, "CREATE DATABASE "+name)
+	require.NoError(tb, err)
+	u, err := url.Parse(dbtest.ServerURL())
+	require.NoError(tb, err)
+	u.Path = "/" + name
+	pool, err := store.Connect(ctx, u.String(), store.PoolOptions{MaxConns: 4})
+	require.NoError(tb, err)
+	tb.Cleanup(func() {
+		pool.Close()
+		_, _ = dbtest.Pool(tb).Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+	})
+	_, err = store.Migrate(ctx, pool, "")
+	require.NoError(tb, err)
+	return pool, name
+}
+
+// databaseURL is the test server's URL for database name, through addr when not empty.
+func databaseURL(tb testing.TB, name, addr string) string {
+	tb.Helper()
+	u, err := url.Parse(dbtest.ServerURL())
+	require.NoError(tb, err)
+	u.Path = "/" + name
+	if addr != "" {
+		u.Host = addr
+	}
+	return u.String()
+}
+
+// scaleResult is what one fleet run measured.
+type scaleResult struct {
+	pool       *pgxpool.Pool
+	late       lateness
+	decisionsS float64
+	decisions  int
+	doubled    int
+	lost       int
+}
+
+// scaleRun starts replicas `xbot worker` processes on a fresh database (through PgBouncer at addr when
+// not empty) against a standalone simulator and the LLM fake, then measures lateness of posts due over
+// span, and decisions/s of plansPerAccount plans on each of accounts accounts through learning.
+func scaleRun(tb testing.TB, bin string, replicas int, addr string, posts int, span time.Duration, accounts, plansPerAccount int, extraEnv ...string) scaleResult {
+	tb.Helper()
+	ctx := context.Background()
+	pool, name := freshDatabase(tb)
+	simURL := startSim(tb, bin, databaseURL(tb, name, ""))
+	fake := llmtestServer(tb)
+	env := pipelineProcEnv(databaseURL(tb, name, addr), simURL, fake, append([]string{"POSTS_PER_PLAN=10"}, extraEnv...)...)
+	if addr != "" {
+		env = append(env, "DATABASE_POOLER=pgbouncer")
+	}
+	for range replicas {
+		startXbot(tb, bin, env, "worker")
+	}
+	acct := defaultAccount(tb, pool)
+	waitLeader(tb, pool, time.Minute)
+
+	r := scaleResult{pool: pool}
+	ids := queueDue(tb, pool, acct, "real", posts, time.Now().Add(3*time.Second), span)
+	waitPosted(tb, pool, ids, span+5*time.Minute)
+	r.late = measureLateness(tb, pool, ids)
+
+	// Plans of one account are serialised by its schedule; several accounts keep the fleet busy.
+	accts := []int64{acct}
+	for i := 1; i < accounts; i++ {
+		var id int64
+		require.NoError(tb, pool.QueryRow(ctx, `INSERT INTO accounts (handle) VALUES ($1) RETURNING id`, fmt.Sprintf("scale%d", i)).Scan(&id))
+		accts = append(accts, id)
+	}
+	var before int
+	require.NoError(tb, pool.QueryRow(ctx, `SELECT count(*) FROM outcomes WHERE learned_at IS NOT NULL`).Scan(&before))
+	start := time.Now()
+	for _, id := range accts {
+		enqueuePlans(tb, pool, id, plansPerAccount)
+	}
+	waitUntil(tb, 10*time.Minute, "every plan done and its decisions learned from", func() (bool, error) {
+		var plansLeft, open, posted, learned int
+		err := pool.QueryRow(ctx, `SELECT
+			(SELECT count(*) FROM river_job WHERE kind = 'plan' AND state NOT IN ('completed', 'discarded', 'cancelled')),
+			(SELECT count(*) FROM content_metadata WHERE status IN ('queued', 'posting')),
+			(SELECT count(*) FROM content_metadata WHERE status = 'posted'),
+			(SELECT count(*) FROM outcomes WHERE learned_at IS NOT NULL)`).Scan(&plansLeft, &open, &posted, &learned)
+		r.decisions = learned - before
+		return plansLeft == 0 && open == 0 && learned == posted, err
+	})
+	r.decisionsS = float64(r.decisions) / time.Since(start).Seconds()
+	r.doubled = simDoubles(tb, pool)
+	require.NoError(tb, pool.QueryRow(ctx, `SELECT count(*) FROM content_metadata WHERE status NOT IN ('posted', 'skipped')`).Scan(&r.lost))
+	return r
+}
+
+// benchPgBouncer is item 6: 20 replicas through PgBouncer (transaction pooling, at most 40 server
+// connections, River polling), against the same 20 replicas connected directly with 2 connections each.
+func benchPgBouncer(b *testing.B) {
+	bin := buildXbot(b)
+	const replicas, serverConns = 20, 40
+	addr := startPgBouncer(b, serverConns)
+	note("pgbouncer: %d xbot worker replicas (WORKER_CONCURRENCY=10 POST_CONCURRENCY=5), 1000 posts due over 60 s, then 10 accounts x 5 plans x 10 posts through learning", replicas)
+	note("pgbouncer: through PgBouncer 1.18 in transaction mode, %d server connections, DATABASE_MAX_CONNS=4 per replica, DATABASE_POOLER=pgbouncer", serverConns)
+	via := scaleRun(b, bin, replicas, addr, 1000, time.Minute, 10, 5, "DATABASE_MAX_CONNS=4")
+	note("pgbouncer: direct, DATABASE_MAX_CONNS=2 per replica (the same 40 connections)")
+	direct := scaleRun(b, bin, replicas, "", 1000, time.Minute, 10, 5, "DATABASE_MAX_CONNS=2")
+	for _, r := range []struct {
+		name string
+		r    scaleResult
+	}{{"pgbouncer", via}, {"direct", direct}} {
+		figure("replicas20_"+r.name+"_decisions", round(r.r.decisionsS, 1), "decisions/s")
+		figure("replicas20_"+r.name+"_lateness_p99", round(r.r.late.p99, 3), "s")
+		figure("replicas20_"+r.name+"_lost", float64(r.r.lost+r.r.late.total-r.r.late.posted), "decisions")
+		figure("replicas20_"+r.name+"_doubled", float64(r.r.doubled), "posts")
+	}
+}
