@@ -58,7 +58,15 @@ type PoolOptions struct {
 }
 
 // Open opens a pool for url without waiting for the database: connections are made on first use.
-func Open(ctx context.Context, url string, o PoolOptions) (*pgxpool.Pool, error) {
+func Open(ctx context.Context, url string) (*pgxpool.Pool, error) { return OpenWith(ctx, url, PoolOptions{}) }
+
+// Connect opens a pool for url, checking that the database answers.
+func Connect(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	return ConnectWith(ctx, url, PoolOptions{})
+}
+
+// OpenWith is Open with pool options.
+func OpenWith(ctx context.Context, url string, o PoolOptions) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("parse DATABASE_URL: %w", redactURLError(err))
@@ -76,9 +84,9 @@ func Open(ctx context.Context, url string, o PoolOptions) (*pgxpool.Pool, error)
 	return pool, nil
 }
 
-// Connect opens a pool for url, checking that the database answers.
-func Connect(ctx context.Context, url string, o PoolOptions) (*pgxpool.Pool, error) {
-	pool, err := Open(ctx, url, o)
+// ConnectWith is Connect with pool options.
+func ConnectWith(ctx context.Context, url string, o PoolOptions) (*pgxpool.Pool, error) {
+	pool, err := OpenWith(ctx, url, o)
 	if err != nil {
 		return nil, err
 	}

@@ -271,7 +271,7 @@ func benchPipeline(b *testing.B) float64 {
 	_, schema := dbtest.Schema(b)
 	// The replica's own pool, sized like DATABASE_MAX_CONNS for this concurrency: commits in flight share
 	// the WAL flushes.
-	pool, err := store.Open(ctx, dbtest.SchemaURL(b, schema), store.PoolOptions{MaxConns: pipelineConns})
+	pool, err := store.OpenWith(ctx, dbtest.SchemaURL(b, schema), store.PoolOptions{MaxConns: pipelineConns})
 	require.NoError(b, err)
 	b.Cleanup(pool.Close)
 	fake := llmtest.NewServer(b, llmtest.Options{APIKey: benchLLMKey, Varied: true})

@@ -101,7 +101,7 @@ func freshDatabase(tb testing.TB) (*pgxpool.Pool, string) {
 	u, err := url.Parse(dbtest.ServerURL())
 	require.NoError(tb, err)
 	u.Path = "/" + name
-	pool, err := store.Connect(ctx, u.String(), store.PoolOptions{MaxConns: 4})
+	pool, err := store.ConnectWith(ctx, u.String(), store.PoolOptions{MaxConns: 4})
 	require.NoError(tb, err)
 	tb.Cleanup(func() {
 		pool.Close()

@@ -136,7 +136,7 @@ func TestEveryVariableReachesItsConsumer(t *testing.T) {
 	require.Equal(t, 45*time.Second+30*time.Second+rescueMargin, rcfg.RescueStuckJobsAfter)
 	require.Equal(t, map[string]river.QueueConfig{jobs.QueueDefault: {MaxWorkers: 33}, jobs.QueuePost: {MaxWorkers: 7}}, rcfg.Queues)
 	require.True(t, rcfg.PollOnly, "behind PgBouncer River polls")
-	pool, err := store.Open(context.Background(), "postgres://u@127.0.0.1:1/x", poolOptions(cfg))
+	pool, err := store.OpenWith(context.Background(), "postgres://u@127.0.0.1:1/x", poolOptions(cfg))
 	require.NoError(t, err)
 	defer pool.Close()
 	require.Equal(t, int32(9), pool.Config().MaxConns)

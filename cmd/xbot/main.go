@@ -236,12 +236,12 @@ type env struct {
 
 // db opens the pool once, checking that the database answers.
 func (e *env) db(ctx context.Context, m *Main) (*pgxpool.Pool, error) {
-	return e.open(ctx, m, store.Connect)
+	return e.open(ctx, m, store.ConnectWith)
 }
 
 // lazyDB opens the pool once without waiting for the database (for processes that wait for it themselves).
 func (e *env) lazyDB(ctx context.Context, m *Main) (*pgxpool.Pool, error) {
-	return e.open(ctx, m, store.Open)
+	return e.open(ctx, m, store.OpenWith)
 }
 
 // poolOptions are DATABASE_MAX_CONNS and DATABASE_POOLER for the process's pool.

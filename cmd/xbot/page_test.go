@@ -58,7 +58,7 @@ func TestDevLoopOnStatusPage(t *testing.T) {
 		return strings.Contains(dev.out.String(), "dev: accelerated clock, one simulated hour every 2s")
 	}, dev.out.String)
 
-	pool, err := store.Connect(ctx, env["DATABASE_URL"], store.PoolOptions{})
+	pool, err := store.Connect(ctx, env["DATABASE_URL"])
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
 	var posted, outcomes, runs int64

@@ -156,7 +156,7 @@ func serveWeb(ctx context.Context, m *Main, e *env, addr string) error {
 	if err != nil {
 		return err
 	}
-	pool, err := store.Connect(ctx, dbURL, store.PoolOptions{TransactionPooling: poolOptions(e.cfg).TransactionPooling})
+	pool, err := store.ConnectWith(ctx, dbURL, store.PoolOptions{TransactionPooling: poolOptions(e.cfg).TransactionPooling})
 	if err != nil {
 		return err
 	}
