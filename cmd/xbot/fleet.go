@@ -119,17 +119,23 @@ func workerConfig(cfg *config.Config, backend string) workers.Config {
 // in-process on a loopback port (its state is in Postgres, shared by every replica).
 func newXClient(ctx context.Context, m *Main, e *env, st *store.Store) (*xapi.Client, error) {
 	cfg := e.cfg
-	if cfg.XOAuth2ClientID != "" || cfg.XOAuth2AccessToken != "" || cfg.XOAuth2RefreshToken != "" {
-		return nil, &ExitError{Code: 2, Msg: "config: X_OAUTH2_* is not supported: OAuth 2.0 user context is not wired; use X_API_KEY, X_API_SECRET, X_ACCESS_TOKEN and X_ACCESS_TOKEN_SECRET"}
-	}
 	if backend(cfg) == "x" {
-		if !cfg.PostingDisabled && (cfg.XAPIKey == "" || cfg.XAPISecret == "" || cfg.XAccessToken == "" || cfg.XAccessTokenSecret == "") {
-			return nil, &ExitError{Code: 2, Msg: "config: LIVE_POSTS=true with posting enabled needs user-context credentials: X_API_KEY, X_API_SECRET, X_ACCESS_TOKEN and X_ACCESS_TOKEN_SECRET"}
+		oauth2, err := oauth2Config(ctx, cfg, st)
+		if err != nil {
+			return nil, err
 		}
-		xc, err := xapi.New(xapi.Config{
+		oauth1 := cfg.XAPIKey != "" && cfg.XAPISecret != "" && cfg.XAccessToken != "" && cfg.XAccessTokenSecret != ""
+		if !cfg.PostingDisabled && !oauth1 && oauth2 == nil {
+			return nil, &ExitError{Code: 2, Msg: "config: LIVE_POSTS=true with posting enabled needs user-context credentials: X_API_KEY, X_API_SECRET, X_ACCESS_TOKEN and X_ACCESS_TOKEN_SECRET (or X_OAUTH2_*)"}
+		}
+		xcfg := xapi.Config{
 			BaseURL: cfg.XAPIBaseURL, CallTimeout: cfg.XCallTimeout, Bearer: cfg.XBearerToken, HTTPClient: m.xHTTPClient(),
 			Creds: xapi.OAuth1Creds{ConsumerKey: cfg.XAPIKey, ConsumerSecret: cfg.XAPISecret, AccessToken: cfg.XAccessToken, AccessSecret: cfg.XAccessTokenSecret},
-		})
+		}
+		if oauth2 != nil {
+			xcfg.OAuth2, xcfg.Tokens = oauth2, st.XTokens(cfg.SecretKeyBytes())
+		}
+		xc, err := xapi.New(xcfg)
 		if err != nil {
 			return nil, fmt.Errorf("x client: %w", err)
 		}
@@ -162,6 +168,29 @@ func newXClient(ctx context.Context, m *Main, e *env, st *store.Store) (*xapi.Cl
 		return nil, fmt.Errorf("simulator client: %w", err)
 	}
 	return xc, nil
+}
+
+// oauth2Config is the OAuth 2.0 user context from X_OAUTH2_*, or nil when none is set. Its refresh tokens
+// are single-use and rotate, so they are stored in Postgres, encrypted with XBOT_SECRET_KEY: without the key
+// a refresh token is refused at start rather than stored in clear text.
+func oauth2Config(ctx context.Context, cfg *config.Config, st *store.Store) (*xapi.OAuth2Config, error) {
+	if cfg.XOAuth2ClientID == "" && cfg.XOAuth2AccessToken == "" && cfg.XOAuth2RefreshToken == "" {
+		return nil, nil
+	}
+	switch {
+	case cfg.XOAuth2ClientID == "":
+		return nil, &ExitError{Code: 2, Msg: "config: X_OAUTH2_ACCESS_TOKEN and X_OAUTH2_REFRESH_TOKEN need X_OAUTH2_CLIENT_ID"}
+	case cfg.XOAuth2AccessToken == "" && cfg.XOAuth2RefreshToken == "":
+		return nil, &ExitError{Code: 2, Msg: "config: X_OAUTH2_CLIENT_ID needs X_OAUTH2_ACCESS_TOKEN or X_OAUTH2_REFRESH_TOKEN"}
+	case cfg.XOAuth2RefreshToken != "" && cfg.SecretKey == "":
+		return nil, &ExitError{Code: 2, Msg: "config: X_OAUTH2_REFRESH_TOKEN needs XBOT_SECRET_KEY: rotated refresh tokens are stored only encrypted"}
+	}
+	acct, err := st.UpsertDefaultAccount(ctx, st.Pool, "", "")
+	if err != nil {
+		return nil, err
+	}
+	return &xapi.OAuth2Config{ClientID: cfg.XOAuth2ClientID, AccountID: acct.ID,
+		AccessToken: cfg.XOAuth2AccessToken, RefreshToken: cfg.XOAuth2RefreshToken}, nil
 }
 
 // newSimulator builds a simulator over the database whose audience model finds a post's arms by its text.

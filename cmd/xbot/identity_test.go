@@ -128,7 +128,7 @@ func TestLivePostingWithoutUserCredentialsExitsTwo(t *testing.T) {
 	err := m.Run(context.Background(), []string{"worker"})
 	m.Close()
 	require.Equal(t, 2, exitCode(out, err))
-	require.Equal(t, "config: LIVE_POSTS=true with posting enabled needs user-context credentials: X_API_KEY, X_API_SECRET, X_ACCESS_TOKEN and X_ACCESS_TOKEN_SECRET\n",
+	require.Equal(t, "config: LIVE_POSTS=true with posting enabled needs user-context credentials: X_API_KEY, X_API_SECRET, X_ACCESS_TOKEN and X_ACCESS_TOKEN_SECRET (or X_OAUTH2_*)\n",
 		lastLine(out.String()))
 }
 
@@ -139,19 +139,109 @@ func lastLine(s string) string {
 	return lines[len(lines)-1] + "\n"
 }
 
-// OAuth 2.0 user context is not wired: setting it stops the start instead of being ignored.
-func TestOAuth2SettingsRefused(t *testing.T) {
+// OAuth 2.0 user context end to end: the worker starts from the configured refresh token, trades it once,
+// stores the new pair encrypted with XBOT_SECRET_KEY (never in clear text) before using it, and resolves the
+// account with it. Without the key a refresh token is refused at start, in one line that shows no secret.
+func TestOAuth2WorkerStoresRotatedTokensEncrypted(t *testing.T) {
 	t.Parallel()
-	_, schema := dbtest.Schema(t)
-	e := map[string]string{"DATABASE_URL": dbtest.SchemaURL(t, schema), "PORT": "0", "X_OAUTH2_REFRESH_TOKEN": "refresh-token-value"}
+	ctx := context.Background()
+	pool, schema := dbtest.Schema(t)
+	e := map[string]string{"DATABASE_URL": dbtest.SchemaURL(t, schema), "PORT": "0", "MODE": "live", "LIVE_POSTS": "true",
+		"POSTING_DISABLED": "true", "PLAN_INTERVAL": "1h", "REPLY_INTERVAL": "1h",
+		"X_OAUTH2_CLIENT_ID": "client-1", "X_OAUTH2_REFRESH_TOKEN": "refresh-token-one"}
 	runOnce(t, e, "migrate")
-	out := &syncBuffer{}
-	m := NewMain()
-	m.Stdout, m.Stderr = out, out
-	m.LookupEnv = func(k string) (string, bool) { v, ok := e[k]; return v, ok }
-	err := m.Run(context.Background(), []string{"worker"})
+
+	run := func(env map[string]string) (*Main, *syncBuffer, context.CancelFunc, chan error) {
+		out := &syncBuffer{}
+		m := newTestMain(t)
+		m.XTransport = oauthPassthrough{api: m.XTransport}
+		m.Stdout, m.Stderr = out, out
+		m.LookupEnv = func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+		runCtx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- m.Run(runCtx, []string{"worker"}) }()
+		return m, out, cancel, done
+	}
+
+	// Without XBOT_SECRET_KEY: refused at start.
+	m, out, cancel, done := run(e)
+	err := <-done
+	cancel()
 	m.Close()
 	require.Equal(t, 2, exitCode(out, err))
-	require.Contains(t, lastLine(out.String()), "config: X_OAUTH2_* is not supported")
-	require.NotContains(t, out.String(), "refresh-token-value")
+	require.Equal(t, "config: X_OAUTH2_REFRESH_TOKEN needs XBOT_SECRET_KEY: rotated refresh tokens are stored only encrypted\n", lastLine(out.String()))
+	require.NotContains(t, out.String(), "refresh-token-one")
+
+	var mu sync.Mutex
+	var traded []string
+	x := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Path {
+		case "/2/oauth2/token":
+			_ = r.ParseForm()
+			mu.Lock()
+			traded = append(traded, r.PostForm.Get("refresh_token"))
+			mu.Unlock()
+			if r.PostForm.Get("refresh_token") != "refresh-token-one" || r.PostForm.Get("client_id") != "client-1" {
+				w.WriteHeader(400)
+				_, _ = w.Write([]byte(`{"error":"invalid_request","error_description":"Value passed for the token was invalid."}`))
+				return
+			}
+			_, _ = w.Write([]byte(`{"token_type":"bearer","expires_in":7200,"access_token":"access-token-two","refresh_token":"refresh-token-two"}`))
+		case "/2/users/me":
+			if r.Header.Get("Authorization") != "Bearer access-token-two" {
+				w.Header().Set("Content-Type", "application/problem+json")
+				w.WriteHeader(401)
+				_, _ = w.Write([]byte(`{"title":"Unauthorized","type":"about:blank","status":401,"detail":"Unauthorized"}`))
+				return
+			}
+			_, _ = w.Write([]byte(`{"data":{"id":"1590000000000000888","name":"OAuth","username":"oauth_account"}}`))
+		default:
+			w.WriteHeader(404)
+			_, _ = w.Write([]byte(`{"errors":[{"message":"The requested resource could not be found.","code":34}]}`))
+		}
+	}))
+	t.Cleanup(x.Close)
+	e["X_API_BASE_URL"] = x.URL
+	e["XBOT_SECRET_KEY"] = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+	m, out, cancel, done = run(e)
+	select {
+	case <-m.Ready():
+	case err := <-done:
+		t.Fatalf("worker exited: %v\n%s", err, out.String())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("worker not up\n%s", out.String())
+	}
+	cancel()
+	require.NoError(t, <-done)
+	m.Close()
+
+	mu.Lock()
+	require.Equal(t, []string{"refresh-token-one"}, traded, "traded once")
+	mu.Unlock()
+	acct, err := store.New(pool).DefaultAccount(ctx, pool)
+	require.NoError(t, err)
+	require.Equal(t, "1590000000000000888", acct.XUserID)
+	var rawAccess, rawRefresh string
+	require.NoError(t, pool.QueryRow(ctx, `SELECT access_token, refresh_token FROM x_oauth_tokens WHERE account_id = $1`, acct.ID).
+		Scan(&rawAccess, &rawRefresh))
+	require.NotContains(t, rawAccess, "access-token-two")
+	require.NotContains(t, rawRefresh, "refresh-token-two")
+	tok, found, err := store.New(pool).XTokens([]byte("0123456789abcdef0123456789abcdef")).LoadOAuth2Token(ctx, acct.ID)
+	require.NoError(t, err)
+	require.True(t, found)
+	require.Equal(t, "refresh-token-two", tok.RefreshToken)
+	for _, secret := range []string{"refresh-token-one", "refresh-token-two", "access-token-two"} {
+		require.NotContains(t, out.String(), secret)
+	}
+}
+
+// oauthPassthrough sends X's token endpoint (outside the API spec) straight through and checks the rest.
+type oauthPassthrough struct{ api http.RoundTripper }
+
+func (o oauthPassthrough) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Path == "/2/oauth2/token" {
+		return http.DefaultTransport.RoundTrip(r)
+	}
+	return o.api.RoundTrip(r)
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"cmp"
+	"encoding/base64"
 	"fmt"
 	"math"
 	"net/url"
@@ -74,11 +75,14 @@ type Config struct {
 	XOAuth2ClientID     string
 	XOAuth2AccessToken  string
 	XOAuth2RefreshToken string
-	XCallTimeout        time.Duration
-	XReconcileGrace     time.Duration
-	XCircuitCooldown    time.Duration
-	XUserID             string
-	XHandle             string
+	// SecretKey is XBOT_SECRET_KEY: the AES-256-GCM key (base64 of 32 bytes) stored OAuth 2.0 tokens are
+	// encrypted with.
+	SecretKey        string
+	XCallTimeout     time.Duration
+	XReconcileGrace  time.Duration
+	XCircuitCooldown time.Duration
+	XUserID          string
+	XHandle          string
 
 	AccountTZ *time.Location
 
@@ -162,6 +166,7 @@ var secretNames = map[string]bool{
 	"OPENAI_API_KEY": true, "X_API_KEY": true, "X_API_SECRET": true, "X_ACCESS_TOKEN": true,
 	"X_ACCESS_TOKEN_SECRET": true, "X_BEARER_TOKEN": true, "X_OAUTH2_CLIENT_ID": true,
 	"X_OAUTH2_ACCESS_TOKEN": true, "X_OAUTH2_REFRESH_TOKEN": true, "RIVERUI_PASSWORD": true, "METRICS_TOKEN": true,
+	"XBOT_SECRET_KEY": true,
 }
 
 // IsSecret reports whether the variable's value must never be shown.
@@ -171,7 +176,8 @@ func IsSecret(name string) bool { return secretNames[name] }
 func (c *Config) Secrets() []string {
 	var out []string
 	for _, s := range []string{c.OpenAIAPIKey, c.XAPIKey, c.XAPISecret, c.XAccessToken, c.XAccessTokenSecret,
-		c.XBearerToken, c.XOAuth2AccessToken, c.XOAuth2RefreshToken, c.RiverUIPassword, c.MetricsToken, databasePassword(c.DatabaseURL)} {
+		c.XBearerToken, c.XOAuth2AccessToken, c.XOAuth2RefreshToken, c.RiverUIPassword, c.MetricsToken, databasePassword(c.DatabaseURL),
+		c.SecretKey} {
 		if s != "" {
 			out = append(out, s)
 		}
@@ -226,6 +232,11 @@ func Parse(lookup func(string) (string, bool), d Defaults) (*Config, error) {
 	c.XOAuth2ClientID = p.str("X_OAUTH2_CLIENT_ID", "")
 	c.XOAuth2AccessToken = p.str("X_OAUTH2_ACCESS_TOKEN", "")
 	c.XOAuth2RefreshToken = p.str("X_OAUTH2_REFRESH_TOKEN", "")
+	c.SecretKey = p.str("XBOT_SECRET_KEY", "")
+	if c.SecretKey != "" {
+		p.check("XBOT_SECRET_KEY", c.SecretKey, func(v string) bool { return len(secretKeyBytes(v)) == 32 },
+			"32 random bytes, base64 (openssl rand -base64 32)")
+	}
 	c.XCallTimeout = p.duration("X_CALL_TIMEOUT", 20*time.Second, time.Millisecond)
 	c.XReconcileGrace = p.duration("X_RECONCILE_GRACE", 30*time.Second, 0)
 	c.XCircuitCooldown = p.duration("X_CIRCUIT_COOLDOWN", 15*time.Minute, time.Second)
@@ -577,4 +588,21 @@ func databasePassword(v string) string {
 	}
 	pw, _ := u.User.Password()
 	return pw
+}
+
+// secretKeyBytes decodes XBOT_SECRET_KEY (nil when it is not base64 of some bytes).
+func secretKeyBytes(v string) []byte {
+	b, err := base64.StdEncoding.DecodeString(v)
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+// SecretKeyBytes is the decoded XBOT_SECRET_KEY, or nil when none is set.
+func (c *Config) SecretKeyBytes() []byte {
+	if c.SecretKey == "" {
+		return nil
+	}
+	return secretKeyBytes(c.SecretKey)
 }

@@ -133,3 +133,18 @@ func TestLearnHalfLife(t *testing.T) {
 	_, err := parse(map[string]string{"LEARN_DISCOUNT": "0.97"})
 	require.EqualError(t, err, "config: LEARN_DISCOUNT=0.97: no longer used; set LEARN_HALF_LIFE (e.g. 14d) instead")
 }
+
+// XBOT_SECRET_KEY is an AES-256 key: base64 of exactly 32 bytes, never echoed.
+func TestSecretKey(t *testing.T) {
+	t.Parallel()
+	require.True(t, config.IsSecret("XBOT_SECRET_KEY"))
+	c, err := parse(map[string]string{"XBOT_SECRET_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="})
+	require.NoError(t, err)
+	require.Equal(t, []byte("0123456789abcdef0123456789abcdef"), c.SecretKeyBytes())
+	require.Contains(t, c.Secrets(), "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
+	_, err = parse(map[string]string{"XBOT_SECRET_KEY": "c2hvcnQta2V5"})
+	require.EqualError(t, err, "config: XBOT_SECRET_KEY=[redacted]: 32 random bytes, base64 (openssl rand -base64 32)")
+	c, err = parse(map[string]string{})
+	require.NoError(t, err)
+	require.Nil(t, c.SecretKeyBytes())
+}

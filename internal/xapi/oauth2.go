@@ -30,6 +30,15 @@ type TokenStore interface {
 	SaveOAuth2Token(ctx context.Context, accountID int64, tok OAuth2Token) error
 }
 
+// RefreshLocker is what a TokenStore shared by several processes offers to serialise refreshes:
+// WithRefreshLock runs fn holding a lock keyed by the account, with the pair stored when the lock was
+// taken (found false when none); save stores a pair under that lock. Package store implements it with an
+// advisory lock, so two replicas never spend the same single-use refresh token.
+type RefreshLocker interface {
+	WithRefreshLock(ctx context.Context, accountID int64,
+		fn func(ctx context.Context, stored OAuth2Token, found bool, save func(OAuth2Token) error) error) error
+}
+
 // OAuth2Config is an OAuth 2.0 user context (scopes tweet.read tweet.write users.read offline.access).
 type OAuth2Config struct {
 	ClientID     string
@@ -166,18 +175,68 @@ type tokenResponse struct {
 }
 
 // refresh trades the current refresh token for a new pair and stores the pair before anything uses it.
-// Called with mu held.
+// With a RefreshLocker the trade happens under the lock, after checking that no other process has traded
+// this refresh token already. Called with mu held.
 func (t *tokenSource) refresh(ctx context.Context) error {
 	used := t.cur.RefreshToken
 	if used == "" {
 		return fmt.Errorf("xapi: OAuth2 access token expired and no refresh token: %w", ErrUnauthorized)
 	}
+	locker, ok := t.store.(RefreshLocker)
+	if !ok {
+		next, err := t.exchange(ctx, used)
+		if err != nil {
+			return err
+		}
+		return t.adopt(ctx, next, nil)
+	}
+	var traded *OAuth2Token
+	err := locker.WithRefreshLock(ctx, t.cfg.AccountID, func(ctx context.Context, stored OAuth2Token, found bool, save func(OAuth2Token) error) error {
+		if found && stored.RefreshToken != used {
+			t.cur = &stored // another process refreshed first; its pair is the current one
+			return nil
+		}
+		next, err := t.exchange(ctx, used)
+		if err != nil {
+			return err
+		}
+		traded = &next
+		return t.adopt(ctx, next, save)
+	})
+	if err != nil && traded != nil && t.pending == nil {
+		// The lock's transaction failed after X spent the old refresh token: keep the new pair to store.
+		t.pending = traded
+	}
+	return err
+}
+
+// adopt stores next (with save, else the store) and makes it current; a pair that could not be stored is
+// kept pending and stored before its first use.
+func (t *tokenSource) adopt(ctx context.Context, next OAuth2Token, save func(OAuth2Token) error) error {
+	var err error
+	if save != nil {
+		if serr := save(next); serr != nil {
+			err = fmt.Errorf("xapi: store rotated OAuth2 token: %s", t.redact(serr.Error()))
+		}
+	} else {
+		err = t.save(ctx, next)
+	}
+	if err != nil {
+		t.pending = &next
+		return err
+	}
+	t.cur = &next
+	return nil
+}
+
+// exchange trades the refresh token used at X's token endpoint for a new pair.
+func (t *tokenSource) exchange(ctx context.Context, used string) (OAuth2Token, error) {
 	ctx, cancel := context.WithTimeout(ctx, t.c.cfg.CallTimeout)
 	defer cancel()
 	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {used}, "client_id": {t.cfg.ClientID}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.cfg.TokenURL, strings.NewReader(form.Encode()))
 	if err != nil {
-		return fmt.Errorf("xapi: OAuth2 refresh: build request: %w", err)
+		return OAuth2Token{}, fmt.Errorf("xapi: OAuth2 refresh: build request: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	if t.cfg.ClientSecret != "" {
@@ -185,38 +244,32 @@ func (t *tokenSource) refresh(ctx context.Context) error {
 	}
 	resp, err := t.c.plain.Do(req)
 	if err != nil {
-		return fmt.Errorf("xapi: OAuth2 refresh: %s", t.redact(err.Error()))
+		return OAuth2Token{}, fmt.Errorf("xapi: OAuth2 refresh: %s", t.redact(err.Error()))
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	_ = resp.Body.Close()
 	if err != nil {
-		return fmt.Errorf("xapi: OAuth2 refresh: read response: %s", t.redact(err.Error()))
+		return OAuth2Token{}, fmt.Errorf("xapi: OAuth2 refresh: read response: %s", t.redact(err.Error()))
 	}
 	var tr tokenResponse
 	_ = json.Unmarshal(body, &tr)
 	if resp.StatusCode != http.StatusOK || tr.AccessToken == "" {
-		if resp.StatusCode == http.StatusBadRequest || resp.StatusCode == http.StatusUnauthorized {
-			// Another replica may have used this refresh token first; it stored the new pair.
+		if _, isLocker := t.store.(RefreshLocker); !isLocker &&
+			(resp.StatusCode == http.StatusBadRequest || resp.StatusCode == http.StatusUnauthorized) {
+			// Without a lock another process may have used this refresh token first; it stored the new pair.
 			stored, found, lerr := t.store.LoadOAuth2Token(ctx, t.cfg.AccountID)
 			if lerr == nil && found && stored.RefreshToken != used {
-				t.cur = &stored
-				return nil
+				return stored, nil
 			}
 		}
-		return fmt.Errorf("xapi: OAuth2 refresh refused: status %d %s: %w", resp.StatusCode,
+		return OAuth2Token{}, fmt.Errorf("xapi: OAuth2 refresh refused: status %d %s: %w", resp.StatusCode,
 			t.redact(cmp.Or(tr.Error+" "+tr.Description, "")), ErrUnauthorized)
 	}
 	next := OAuth2Token{AccessToken: tr.AccessToken, RefreshToken: cmp.Or(tr.RefreshToken, used)}
 	if tr.ExpiresIn > 0 {
 		next.ExpiresAt = t.c.cfg.Now().Add(time.Duration(tr.ExpiresIn) * time.Second)
 	}
-	// The old refresh token is spent: the new pair must survive a crash before it is used.
-	if err := t.save(ctx, next); err != nil {
-		t.pending = &next
-		return err
-	}
-	t.cur = &next
-	return nil
+	return next, nil
 }
 
 // redact is Client.redact for callers holding mu.
