@@ -109,6 +109,7 @@ func accelerate(in *config.Config) *config.Config {
 		c.AnalyticsFollowups[i] = scale(d, time.Second)
 	}
 	c.LearnPeriod = scale(c.LearnPeriod, time.Second)
+	c.LearnHalfLife = scale(c.LearnHalfLife, time.Minute)
 	c.PostingSnooze = scale(c.PostingSnooze, time.Second)
 	c.SweepInterval = scale(c.SweepInterval, 15*time.Second) // safety nets: a slower floor keeps the console readable
 	c.XCircuitCooldown = scale(c.XCircuitCooldown, time.Second)

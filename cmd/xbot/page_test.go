@@ -17,7 +17,6 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 
-	"github.com/xbot/xbot/internal/config"
 	"github.com/xbot/xbot/internal/dbtest"
 	"github.com/xbot/xbot/store"
 )
@@ -179,24 +178,6 @@ func TestUniformRandomRate(t *testing.T) {
 	}
 	require.InEpsilon(t, 0.01875, uniformRandomRate(cells), 0.002)
 	require.Zero(t, uniformRandomRate(nil))
-}
-
-// Under xbot dev every interval is simulated time; outside services keep theirs.
-func TestAccelerate(t *testing.T) {
-	t.Parallel()
-	cfg, err := config.Parse(func(k string) (string, bool) {
-		v, ok := map[string]string{"DEV_SPEED": "360", "ANALYTICS_FOLLOWUPS": "24h,72h"}[k]
-		return v, ok
-	}, config.Defaults{})
-	require.NoError(t, err)
-	c := accelerate(cfg)
-	require.Equal(t, 10*time.Second, c.PlanInterval)
-	require.Equal(t, 10*time.Second, c.PlanWindow)
-	require.Equal(t, 40*time.Second, c.AnalyticsDelay)
-	require.Equal(t, []time.Duration{4 * time.Minute, 12 * time.Minute}, c.AnalyticsFollowups)
-	require.Equal(t, 12*360, c.MaxPostsPerDay)
-	require.Equal(t, cfg.XCallTimeout, c.XCallTimeout)
-	require.Equal(t, time.Hour, cfg.PlanInterval, "the parsed configuration is left alone")
 }
 
 // `xbot web` alone (no simulator, no workers) serves the page, under the read-only pages' rule: basic auth once
