@@ -307,6 +307,7 @@ ORDER BY scheduled_at ASC LIMIT 5`
 type Orphan struct {
 	DecisionID string
 	Status     string
+	Attempt    int // posting_attempt when read (the fencing token for finishing it)
 	// GaveUp: a post job for this decision was discarded (River gave up) and none is live.
 	GaveUp bool
 }
@@ -314,7 +315,7 @@ type Orphan struct {
 // PostOrphans finds due queued rows and posting rows started before staleBefore that have no live post job.
 func (s *Store) PostOrphans(ctx context.Context, db DBTX, now, staleBefore time.Time, limit int) ([]Orphan, error) {
 	rows, err := db.Query(ctx, `
-		SELECT c.decision_id::text, c.status,
+		SELECT c.decision_id::text, c.status, c.posting_attempt,
 			EXISTS (SELECT 1 FROM river_job j WHERE j.kind = 'post' AND j.state = 'discarded'
 				AND j.args @> jsonb_build_object('decision_id', c.decision_id::text))
 		FROM content_metadata c
@@ -329,7 +330,7 @@ func (s *Store) PostOrphans(ctx context.Context, db DBTX, now, staleBefore time.
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Orphan, error) {
 		var o Orphan
-		return o, r.Scan(&o.DecisionID, &o.Status, &o.GaveUp)
+		return o, r.Scan(&o.DecisionID, &o.Status, &o.Attempt, &o.GaveUp)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("post orphans: %w", err)

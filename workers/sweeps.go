@@ -47,7 +47,8 @@ func (w *PostSweepWorker) Work(ctx context.Context, job *river.Job[jobs.PostSwee
 		if o.Status == store.StatusPosting && o.GaveUp {
 			// River gave up on this row's job after a call that may have reached X: never re-send blindly.
 			reason := "post job gave up while the outcome was unknown"
-			if err := st.Finish(ctx, st.Pool, o.DecisionID, -1, store.StatusUnconfirmed, reason); err != nil {
+			// Fenced by the attempt read: a run that claimed the row since owns it.
+			if err := st.Finish(ctx, st.Pool, o.DecisionID, o.Attempt, store.StatusUnconfirmed, reason); err != nil {
 				log.Warn("post sweep: finish orphan", zap.String("decision_id", o.DecisionID), zap.Error(err))
 				continue
 			}
