@@ -32,7 +32,11 @@ var (
 )
 
 // ErrNoSecretKey is returned when a token would be stored without XBOT_SECRET_KEY.
-var ErrNoSecretKey = errors.New("XBOT_SECRET_KEY is not set: OAuth 2.0 tokens are only stored encrypted")
+var ErrNoSecretKey = errors.New("XBOT_SECRET_KEY is not set: OAuth 2.0 tokens and account credentials are only stored encrypted")
+
+// ErrUndecryptable is returned when a stored value does not decrypt: another key sealed it, it was bound to
+// another account or column, or it was altered.
+var ErrUndecryptable = errors.New("does not decrypt with XBOT_SECRET_KEY")
 
 // XTokens returns the OAuth 2.0 token store over the store's pool, encrypting with key.
 func (s *Store) XTokens(key []byte) *XTokens { return &XTokens{Pool: s.Pool, Key: key} }
@@ -72,11 +76,11 @@ func (x *XTokens) open(accountID int64, column, sealed string) (string, error) {
 	}
 	raw, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(sealed, sealPrefix))
 	if !strings.HasPrefix(sealed, sealPrefix) || err != nil || len(raw) < g.NonceSize() {
-		return "", fmt.Errorf("OAuth2 %s of account %d is not an encrypted value", column, accountID)
+		return "", fmt.Errorf("%s of account %d is not an encrypted value", column, accountID)
 	}
 	plain, err := g.Open(nil, raw[:g.NonceSize()], raw[g.NonceSize():], []byte(fmt.Sprintf("%d/%s", accountID, column)))
 	if err != nil {
-		return "", fmt.Errorf("OAuth2 %s of account %d does not decrypt with XBOT_SECRET_KEY", column, accountID)
+		return "", fmt.Errorf("%s of account %d: %w", column, accountID, ErrUndecryptable)
 	}
 	return string(plain), nil
 }

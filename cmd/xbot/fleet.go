@@ -39,6 +39,9 @@ func backend(cfg *config.Config) string {
 func startFleet(ctx context.Context, m *Main, e *env, pool *pgxpool.Pool) (*fleet, error) {
 	cfg, st := e.cfg, store.New(pool)
 	f := &fleet{backend: backend(cfg)}
+	if err := checkSecretKey(ctx, e, st); err != nil {
+		return nil, err
+	}
 	xc, err := newXClient(ctx, m, e, st)
 	if err != nil {
 		return nil, err

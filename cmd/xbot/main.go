@@ -69,6 +69,7 @@ func exitCode(stderr io.Writer, err error) int {
 // whatever Run opened. Tests construct it with their own environment and writers.
 type Main struct {
 	Stdout, Stderr io.Writer
+	Stdin          io.Reader // xbot accounts add/rotate read credentials here
 	LookupEnv      func(string) (string, bool)
 	// HardStop, when cancelled, abandons graceful shutdown (the second signal).
 	HardStop context.Context
@@ -86,7 +87,7 @@ type Main struct {
 
 // NewMain returns a Main wired to the process.
 func NewMain() *Main {
-	return &Main{Stdout: os.Stdout, Stderr: os.Stderr, LookupEnv: os.LookupEnv, HardStop: context.Background(), ready: make(chan struct{})}
+	return &Main{Stdout: os.Stdout, Stderr: os.Stderr, Stdin: os.Stdin, LookupEnv: os.LookupEnv, HardStop: context.Background(), ready: make(chan struct{})}
 }
 
 // Ready is closed when a server subcommand is serving.
@@ -144,6 +145,7 @@ type command struct {
 func (m *Main) commands() map[string]*command {
 	return map[string]*command{
 		"migrate":  cmdMigrate(),
+		"accounts": cmdAccounts(),
 		"web":      cmdWeb(),
 		"dev":      cmdDev(),
 		"status":   cmdStatus(),

@@ -148,3 +148,29 @@ func TestSecretKey(t *testing.T) {
 	require.NoError(t, err)
 	require.Nil(t, c.SecretKeyBytes())
 }
+
+func TestForAccount(t *testing.T) {
+	t.Parallel()
+	base, err := parse(map[string]string{"CONTENT_TOPICS": "a,b", "MAX_POSTS_PER_DAY": "12"})
+	require.NoError(t, err)
+	acct, err := base.ForAccount(map[string]string{"CONTENT_TOPICS": "go, rust", "BUDGET_USD": "0.25", "ACCOUNT_TZ": "Europe/Berlin"})
+	require.NoError(t, err)
+	require.Equal(t, []string{"go", "rust"}, acct.ContentTopics)
+	require.Equal(t, 0.25, acct.AccountBudgetUSD)
+	require.Equal(t, "Europe/Berlin", acct.AccountTZ.String())
+	require.Equal(t, 12, acct.MaxPostsPerDay, "not overridden: the environment's")
+	require.Equal(t, []string{"a", "b"}, base.ContentTopics, "the base is untouched")
+
+	name, err := config.ValidateAccountSetting("posts_per_day", "7")
+	require.NoError(t, err)
+	require.Equal(t, "MAX_POSTS_PER_DAY", name)
+	name, err = config.ValidateAccountSetting("min_post_spacing", "1m")
+	require.NoError(t, err)
+	require.Equal(t, "MIN_POST_SPACING", name)
+	_, err = config.ValidateAccountSetting("spacing", "-1m")
+	require.EqualError(t, err, "config: MIN_POST_SPACING=-1m: a duration such as 90s or 4h, at least 0s")
+	_, err = config.ValidateAccountSetting("budget_usd", "lots")
+	require.EqualError(t, err, "config: BUDGET_USD=lots: a number from 0 to 1e+06")
+	_, err = config.ValidateAccountSetting("DATABASE_URL", "postgres://x")
+	require.ErrorContains(t, err, "config: DATABASE_URL=postgres://x: not an account setting")
+}
