@@ -66,6 +66,9 @@ var (
 	}
 )
 
+// pgOutage is how long the full run keeps PostgreSQL down.
+const pgOutage = 8 * time.Second
+
 // Prices of gpt-4o-mini per token (DESIGN.md section 6) and the chaos run's completion budget per post.
 const (
 	inputPerToken  = 0.15 / 1e6
@@ -552,10 +555,12 @@ func (h *harness) restartPostgres() {
 		t.Error(err)
 	}
 	t.Cleanup(func() { late.stop(10 * time.Second) })
-	// The outage lasts until the late worker has been seen retrying (a condition, not a duration).
+	// The late worker must be seen retrying (a condition); the outage then lasts out its planned length,
+	// long enough for every replica's in-flight work to hit it.
 	if err := late.waitLog("database unreachable; retrying", 60*time.Second); err != nil {
 		t.Errorf("a worker started while the database is down must log its retries: %v", err)
 	}
+	sleepCtx(context.Background(), time.Until(downAt.Add(pgOutage)))
 	if code := httpStatus(h.webURL + "/readyz"); code != http.StatusServiceUnavailable {
 		t.Errorf("/readyz = %d while the late worker retries, want 503", code)
 	}
