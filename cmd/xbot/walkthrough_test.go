@@ -229,10 +229,11 @@ func TestSeedWalkthrough(t *testing.T) {
 	// Tomorrow: posting enabled. A new worker's periodic plan and reply are duplicates of tonight's period.
 	w2 := runProcess(t, workerEnv("false"), "worker")
 	logs = w2.out.String
+	// The line is logged just after the commit: wait for both.
 	waitFor(t, "four posts", 90*time.Second, func() bool {
-		return count(`SELECT count(*) FROM posted_decisions`) == 4
+		return count(`SELECT count(*) FROM posted_decisions`) == 4 &&
+			strings.Count(logs(), "[POSTING_ORCHESTRATOR] ✅ Posted successfully tweet_id=") == 4
 	}, logs)
-	require.Equal(t, 4, strings.Count(logs(), "[POSTING_ORCHESTRATOR] ✅ Posted successfully tweet_id="))
 	require.Equal(t, 4, count(`SELECT count(*) FROM content_metadata WHERE status='posted'`))
 	require.Equal(t, 4, count(`SELECT count(*) FROM posted_decisions WHERE backend='x'`))
 	require.Equal(t, 4, count(`SELECT count(*) FROM sim_posts WHERE `+ours), "each posted once on X")
