@@ -350,3 +350,34 @@ func TestPostBacklogDrainsAtSpacing(t *testing.T) {
 	}
 	require.Equal(t, start, times[0].UTC())
 }
+
+// Reconciliation reads from the decision's first attempt, not the current one: the first attempt's post
+// showed on the timeline only after that attempt had been given up on, and a second attempt's outcome is
+// unknown too. The first post is found and recorded; nothing is sent a third time.
+func TestPostReconcileFromFirstAttempt(t *testing.T) {
+	t.Parallel()
+	b := setup(t, testOpts{simConfig: noDuplicateCheck})
+	ctx := context.Background()
+	cfg := b.deps.Config
+	dec := b.queueDecision(t, linkText, nil)
+	_, err := b.st.ClaimPosting(ctx, b.pool, dec.DecisionID, "simulator", 0)
+	require.NoError(t, err)
+	first, err := b.x.CreatePost(ctx, linkText, "")
+	require.NoError(t, err)
+	b.clock.Advance(10 * time.Minute)
+	_, err = b.st.ClaimPosting(ctx, b.pool, dec.DecisionID, "simulator", 1)
+	require.NoError(t, err)
+	b.clock.Advance(cfg.XCallTimeout + cfg.XReconcileGrace)
+
+	res, err := work(t, b, b.postWorker(), jobs.PostArgs{DecisionID: dec.DecisionID}, nil)
+	require.NoError(t, err)
+	if res.EventKind == river.EventKindJobSnoozed {
+		res = drive(t, b, res.Job, 4)
+	}
+	require.Equal(t, river.EventKindJobCompleted, res.EventKind)
+	got := b.decision(t, dec.DecisionID)
+	require.Equal(t, store.StatusPosted, got.Status)
+	require.Equal(t, first.ID, got.TweetID)
+	require.Equal(t, 2, got.PostingAttempt)
+	require.Equal(t, 1, b.simPostsWithText(t, linkText), "never sent a third time")
+}
