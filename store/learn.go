@@ -30,7 +30,7 @@ const (
 	modelWindowHalfLives = 8
 	// changeZ and changeMinPosts are the per-arm change test's threshold (standard errors of the residual
 	// shift) and the posts it needs on each side of a change.
-	changeZ        = 4.0
+	changeZ        = 3.0
 	changeMinPosts = 8
 )
 

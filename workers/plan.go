@@ -277,7 +277,8 @@ func postJob(dec *store.Decision, cfg Config) river.InsertManyParams {
 
 // scheduler places posts per DESIGN.md section 4b, as revised by the learning issue: a post goes in an
 // hour whose occurrence inside [now, now+PLAN_WINDOW] still has a slot MIN_POST_SPACING away from the
-// account's other items, on a day below MAX_POSTS_PER_DAY. When no hour of the window has one, the only
+// account's other items, on a day below MAX_POSTS_PER_DAY — today, or a later day lying wholly inside the
+// window (so with PLAN_WINDOW of a day or more every hour of a day is a real choice). When no hour of the window has one, the only
 // slot is the earliest free time from now (spacing pushes it past the window if need be), if its day has
 // room.
 type scheduler struct {
@@ -346,6 +347,11 @@ func (s *scheduler) slotIn(h int) (time.Time, bool) {
 			continue
 		}
 		if start.After(end) {
+			break
+		}
+		if day > 0 && time.Date(local.Year(), local.Month(), local.Day()+day+1, 0, 0, 0, 0, tz).After(end) {
+			// A later day only once it lies wholly in the window: filled at the window's leading edge,
+			// its first hours would take the day's whole cap and the hour would be no choice at all.
 			break
 		}
 		at := s.free(maxTime(start, s.now))

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"slices"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -22,6 +23,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 	"go.uber.org/zap"
 
+	"github.com/xbot/xbot/internal/bandit"
 	"github.com/xbot/xbot/internal/gate"
 	"github.com/xbot/xbot/internal/llm"
 	"github.com/xbot/xbot/internal/llm/llmtest"
@@ -37,7 +39,7 @@ type simEvalOpts struct {
 
 func cmdSimEval() *command {
 	return &command{
-		summary: "measure learning: the real plan sampling, scheduling and learn job on a throwaway schema, the simulator's audience model, on a simulated clock; prints cumulative regret of xbot against uniform random and the oracle",
+		summary: "measure learning: the real plan and learn workers on a throwaway schema, the simulator's audience model, on a simulated clock; prints cumulative regret of xbot against uniform random and the oracle (PLAN_WINDOW=24h makes the hour a real choice)",
 		usage:   "[--posts 300] [--seeds 5] [--change-at 0]",
 		flags: func(fs *flag.FlagSet) any {
 			o := &simEvalOpts{}
@@ -57,7 +59,7 @@ func cmdSimEval() *command {
 			}
 			var results []simEvalResult
 			for seed := 1; seed <= o.seeds; seed++ {
-				r, err := simEvalSeed(ctx, e, pool, uint64(seed), o)
+				r, err := simEvalSeed(ctx, e, pool, uint64(seed), o, nil)
 				if err != nil {
 					return fmt.Errorf("sim-eval seed %d: %w", seed, err)
 				}
@@ -174,15 +176,35 @@ func (w *simWorld) randomRate() float64 {
 type simEvalResult struct {
 	xbot, random, oracle float64 // cumulative regret against the best combination in every hour
 	ratio                float64 // (xbot - oracle) / (random - oracle): regret against what pacing allows
-	reconverge           int     // posts after the change until 6 of the last 10 used the new best topic; -1: never
+	reconverge           int     // posts after the change until the learned best topic is the new best; -1: never
 	costRatio            float64 // LLM cost per posted decision / cost of the accepted drafts alone
 	llmCost, acceptedUSD float64
 	posted, plans        int
+	bestShare            [4]float64 // share of the last 100 posts on each dimension's best arm (topic, format, hook, hour)
+	learned, planted     [4]string  // per dimension: the arm with the highest learned lift, and the world's best
+}
+
+// learnedBest is, per post dimension, the arm with the highest lift in bandit_arms.
+func learnedBest(ctx context.Context, st *store.Store, db store.DBTX, acct int64) ([4]string, error) {
+	var out [4]string
+	arms, err := st.Arms(ctx, db, acct)
+	if err != nil {
+		return out, err
+	}
+	top := [4]float64{}
+	for _, a := range arms {
+		d := slices.Index(bandit.PostScopes(), a.Scope)
+		if d >= 0 && a.Evidence > 0 && (out[d] == "" || a.Lift > top[d]) {
+			out[d], top[d] = a.Name, a.Lift
+		}
+	}
+	return out, nil
 }
 
 func (r simEvalResult) line(seed int) string {
 	s := fmt.Sprintf("seed %d: posts=%d regret xbot=%.3f random=%.3f oracle=%.3f ratio=%.3f llm_cost_ratio=%.3f (cost $%.4f, accepted drafts $%.4f, %d plans)",
 		seed, r.posted, r.xbot, r.random, r.oracle, r.ratio, r.costRatio, r.llmCost, r.acceptedUSD, r.plans)
+	s += fmt.Sprintf(" best_arm_share_last100=topic:%.2f,format:%.2f,hook:%.2f,hour:%.2f", r.bestShare[0], r.bestShare[1], r.bestShare[2], r.bestShare[3])
 	if r.reconverge != 0 {
 		s += fmt.Sprintf(" reconverged_after=%d", r.reconverge)
 	}
@@ -200,7 +222,7 @@ func simEvalSummary(rs []simEvalResult, o *simEvalOpts) string {
 	s := fmt.Sprintf("median regret ratio (xbot vs uniform random, both over the oracle) = %.3f over %d seeds of %d posts; median llm_cost_ratio = %.3f",
 		median(ratios), len(rs), o.posts, median(costs))
 	if o.changeAt > 0 {
-		s += fmt.Sprintf("; posts to re-converge after the change at %d: %v (-1: not within the run)", o.changeAt, recon)
+		s += fmt.Sprintf("; posts until the learned best topic is the new best after the change at %d: %v (-1: not within the run)", o.changeAt, recon)
 	}
 	return s
 }
@@ -218,7 +240,8 @@ func median(xs []float64) float64 {
 type noX struct{ workers.XAPI }
 
 // simEvalSeed runs one world on its own throwaway schema.
-func simEvalSeed(ctx context.Context, e *env, admin *pgxpool.Pool, seed uint64, o *simEvalOpts) (res simEvalResult, err error) {
+// A nil world is the default world of the seed.
+func simEvalSeed(ctx context.Context, e *env, admin *pgxpool.Pool, seed uint64, o *simEvalOpts, world *simWorld) (res simEvalResult, err error) {
 	cfg := *e.cfg
 	schema := fmt.Sprintf("simeval_%d_%d", time.Now().UnixNano(), seed)
 	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize()); err != nil {
@@ -284,7 +307,9 @@ func simEvalSeed(ctx context.Context, e *env, admin *pgxpool.Pool, seed uint64, 
 	wctx := rivertest.WorkContext(ctx, rc)
 	planner, learner := workers.NewPlanWorker(deps), workers.NewLearnWorker(deps)
 
-	world := newSimWorld(seed, wcfg.Topics, wcfg.Formats, wcfg.Hooks)
+	if world == nil {
+		world = newSimWorld(seed, wcfg.Topics, wcfg.Formats, wcfg.Hooks)
+	}
 	type reading struct {
 		id, tweet, text string
 		rate            float64
@@ -292,7 +317,6 @@ func simEvalSeed(ctx context.Context, e *env, admin *pgxpool.Pool, seed uint64, 
 	}
 	var pending []reading
 	var jobID int64
-	bestTopics := []string{}
 	step := 10 * time.Minute
 	nextPlan, learnDue := now, time.Time{}
 	for res.posted < o.posts {
@@ -345,17 +369,11 @@ func simEvalSeed(ctx context.Context, e *env, admin *pgxpool.Pool, seed uint64, 
 			res.random += best - world.randomRate()
 			res.oracle += best - world.oracleRate(wcfg.MaxPostsPerDay, wcfg.MinPostSpacing, cfg.RotationMaxShare)
 			res.posted++
-			if o.changeAt > 0 && res.posted > o.changeAt {
-				bestTopics = append(bestTopics, map[bool]string{true: "best", false: ""}[d.topic == world.topics[argmax(world.effects[0])]])
-				if res.reconverge == 0 && len(bestTopics) >= 10 {
-					n := 0
-					for _, b := range bestTopics[len(bestTopics)-10:] {
-						if b != "" {
-							n++
-						}
-					}
-					if n >= 6 {
-						res.reconverge = len(bestTopics)
+			if res.posted > o.posts-100 {
+				for dim, arm := range []int{slices.Index(world.topics, d.topic), slices.Index(world.formats, d.format),
+					slices.Index(world.hooks, d.hook), hour} {
+					if arm == argmax(world.effects[dim]) {
+						res.bestShare[dim] += 0.01
 					}
 				}
 			}
@@ -394,12 +412,28 @@ func simEvalSeed(ctx context.Context, e *env, admin *pgxpool.Pool, seed uint64, 
 				return res, fmt.Errorf("learn: %w", err)
 			}
 			learnDue = time.Time{}
+			if o.changeAt > 0 && res.posted > o.changeAt && res.reconverge == 0 {
+				best, err := learnedBest(ctx, st, pool, acct)
+				if err != nil {
+					return res, err
+				}
+				if best[0] == world.topics[argmax(world.effects[0])] {
+					res.reconverge = res.posted - o.changeAt
+				}
+			}
 		}
 		now = now.Add(step)
 	}
 	if o.changeAt > 0 && res.reconverge == 0 {
 		res.reconverge = -1
 	}
+	if res.learned, err = learnedBest(ctx, st, pool, acct); err != nil {
+		return res, err
+	}
+	for d, names := range [][]string{world.topics, world.formats, world.hooks} {
+		res.planted[d] = names[argmax(world.effects[d])]
+	}
+	res.planted[3] = strconv.Itoa(argmax(world.effects[3]))
 	res.ratio = (res.xbot - res.oracle) / (res.random - res.oracle)
 	err = pool.QueryRow(ctx, `
 		SELECT COALESCE(sum(u.cost_usd), 0)::float8,

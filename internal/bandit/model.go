@@ -28,8 +28,8 @@ func LogRate(engagements, impressions float64) float64 {
 	return math.Log((engagements + 0.5) / (impressions + 1))
 }
 
-// Prior is the model's prior: effects ~ N(0, EffectSD²) (log scale, so 0.5 is a lift between ×0.6 and
-// ×1.6 at one sd), intercept ~ N(InterceptMean, InterceptSD²), noise sd NoiseSD with the weight of
+// Prior is the model's prior: effects ~ N(0, EffectSD²) (log scale, so 0.3 is a lift between ×0.74 and
+// ×1.35 at one sd), intercept ~ N(InterceptMean, InterceptSD²), noise sd NoiseSD with the weight of
 // NoiseWeight observations.
 type Prior struct {
 	EffectSD      float64
@@ -39,8 +39,9 @@ type Prior struct {
 	NoiseWeight   float64
 }
 
-// DefaultPrior is calibrated on engagement rates of a few percent with lifts up to about ×2 per arm.
-var DefaultPrior = Prior{EffectSD: 0.5, InterceptMean: math.Log(0.02), InterceptSD: 3, NoiseSD: 0.5, NoiseWeight: 4}
+// DefaultPrior is calibrated on engagement rates of a few percent with lifts up to about ×2 per arm
+// (in `xbot sim-eval`, effect sd 0.3 measured a median regret ratio of 0.256, 0.5 measured 0.284).
+var DefaultPrior = Prior{EffectSD: 0.3, InterceptMean: math.Log(0.02), InterceptSD: 3, NoiseSD: 0.5, NoiseWeight: 4}
 
 // FitOptions are one fit's settings.
 type FitOptions struct {
