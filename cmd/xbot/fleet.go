@@ -69,6 +69,7 @@ func startFleet(ctx context.Context, m *Main, e *env, pool *pgxpool.Pool) (*flee
 		return nil, err
 	}
 	f.river = rc
+	go promoteDuePosts(ctx, e.log, pool)
 	e.log.Info("worker started", zap.String("mode", string(cfg.Mode)), zap.String("backend", f.backend),
 		zap.Bool("posting_disabled", cfg.PostingDisabled), zap.Bool("llm", deps.Drafter != nil), zap.Int64("account_id", acct.ID))
 	return f, nil

@@ -82,6 +82,40 @@ func riverConfig(log *zap.Logger, ws *river.Workers, periodic []*river.PeriodicJ
 	}
 }
 
+// promoteInterval is how often every replica makes due post jobs available (promoteDuePosts).
+const promoteInterval = time.Second
+
+// promoteDuePosts makes due `post` jobs available every second until ctx ends, on every replica. River's
+// scheduler does this only on the leader, so after a leader dies (SIGKILL, lost host) due posts would wait
+// out its 15 s lease and the next election, about 21 s in all. The state check makes the update idempotent
+// and SKIP LOCKED keeps the replicas and the leader's scheduler out of each other's way; an update that finds
+// nothing writes nothing.
+func promoteDuePosts(ctx context.Context, log *zap.Logger, pool *pgxpool.Pool) {
+	tick := time.NewTicker(promoteInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if _, err := promoteOnce(ctx, pool); err != nil && ctx.Err() == nil {
+			log.Debug("promote due posts", zap.Error(err))
+		}
+	}
+}
+
+// promoteOnce makes up to 1,000 due scheduled post jobs available and returns how many it moved.
+func promoteOnce(ctx context.Context, pool *pgxpool.Pool) (int64, error) {
+	tag, err := pool.Exec(ctx, `UPDATE river_job SET state = 'available' WHERE id IN (
+		SELECT id FROM river_job WHERE state = 'scheduled' AND queue = $1 AND scheduled_at <= now()
+		ORDER BY scheduled_at LIMIT 1000 FOR UPDATE SKIP LOCKED)`, jobs.QueuePost)
+	if err != nil {
+		return 0, fmt.Errorf("promote due posts: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
 // riverClientID names this process's River client by host, pid and start time, so river_leader says
 // which replica leads.
 func riverClientID() string {

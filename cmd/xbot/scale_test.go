@@ -5,7 +5,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/require"
+
+	"github.com/xbot/xbot/internal/dbtest"
+	"github.com/xbot/xbot/jobs"
 )
 
 // Three `xbot worker` processes, posts due over a few seconds, the River leader SIGKILLed halfway: every
@@ -39,4 +45,35 @@ func TestPgBouncerFleetNoneLostNoneDoubled(t *testing.T) {
 		FROM (SELECT count(*) AS n, max(version) AS top FROM learning_runs GROUP BY account_id) a`).Scan(&runs, &gapped))
 	require.Positive(t, runs)
 	require.Zero(t, gapped, "learning versions per account without gaps or repeats")
+}
+
+// Due post jobs become available without River's leader; future ones and other queues are left to it.
+func TestPromoteDuePosts(t *testing.T) {
+	t.Parallel()
+	pool, _ := dbtest.Schema(t)
+	ctx := context.Background()
+	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: newBenchLog()})
+	require.NoError(t, err)
+	insert := func(args river.JobArgs, at time.Time) int64 {
+		res, err := rc.Insert(ctx, args, &river.InsertOpts{ScheduledAt: at})
+		require.NoError(t, err)
+		require.Equal(t, rivertype.JobStateScheduled, res.Job.State)
+		return res.Job.ID
+	}
+	due := insert(jobs.PostArgs{DecisionID: "00000000-0000-0000-0000-000000000001"}, time.Now().Add(time.Second))
+	later := insert(jobs.PostArgs{DecisionID: "00000000-0000-0000-0000-000000000002"}, time.Now().Add(time.Hour))
+	plan := insert(jobs.PlanArgs{AccountID: 1}, time.Now().Add(time.Second))
+	waitUntil(t, time.Minute, "the first job due", func() (bool, error) {
+		var ok bool
+		err := pool.QueryRow(ctx, `SELECT scheduled_at <= now() FROM river_job WHERE id = $1`, due).Scan(&ok)
+		return ok, err
+	})
+	n, err := promoteOnce(ctx, pool)
+	require.NoError(t, err)
+	require.Equal(t, int64(1), n)
+	for id, want := range map[int64]rivertype.JobState{due: rivertype.JobStateAvailable, later: rivertype.JobStateScheduled, plan: rivertype.JobStateScheduled} {
+		job, err := rc.JobGet(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, want, job.State, "job %d", id)
+	}
 }
