@@ -71,7 +71,7 @@ func (w *CollectAnalyticsWorker) Work(ctx context.Context, job *river.Job[jobs.C
 	}
 
 	var learnPeriod string
-	err = d.inTx(ctx, func(tx pgx.Tx) error {
+	err = d.inReplayableTx(ctx, func(tx pgx.Tx) error { // a reading stored twice is stored once
 		if err := st.StoreReading(ctx, tx, reading); err != nil {
 			return err
 		}

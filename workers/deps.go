@@ -209,6 +209,20 @@ func PeriodicJobs(cfg Config, accountID int64, now func() time.Time) []*river.Pe
 	}
 }
 
+// inReplayableTx runs fn in a transaction whose commit does not wait for the WAL flush (a durable commit is
+// the pipeline's scarcest resource). Only for work River's re-run repairs: a database crash can lose such a
+// commit only together with the job's own completion, which River commits after it, durably (flushing it
+// too), so the job runs again. Never for a step that must be durable before a side effect, like claiming a
+// post before calling X.
+func (d *Deps) inReplayableTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	return d.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
+			return fmt.Errorf("relax commit: %w", err)
+		}
+		return fn(tx)
+	})
+}
+
 // inTx runs fn in a transaction on the store's pool.
 func (d *Deps) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	return pgx.BeginFunc(ctx, d.Store.Pool, fn)

@@ -389,7 +389,8 @@ func (w *PostWorker) recordPosted(ctx context.Context, log *zap.Logger, d *store
 	// The post exists: recording it must not be abandoned with the job's context, but has its own deadline.
 	ctx, cancel := afterCall(ctx)
 	defer cancel()
-	err := w.d.inTx(ctx, func(tx pgx.Tx) error {
+	// Lost in a crash, the row is still posting under a durable claim: the re-run reconciles and finds the post.
+	err := w.d.inReplayableTx(ctx, func(tx pgx.Tx) error {
 		if err := w.d.Store.MarkPosted(ctx, tx, store.PostedRecord{
 			DecisionID: d.DecisionID, Attempt: d.PostingAttempt, Backend: w.d.Config.Backend, TweetID: tweetID, PostedAt: postedAt,
 		}); err != nil {
