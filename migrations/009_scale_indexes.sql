@@ -3,3 +3,7 @@
 -- not every decision the account ever made.
 CREATE INDEX content_metadata_pacing ON content_metadata (account_id, (COALESCE(posted_at, scheduled_at)))
     WHERE status IN ('queued', 'posting', 'posted');
+
+-- A post's claim reads the account's last post and its count today (MIN_POST_SPACING, MAX_POSTS_PER_DAY).
+CREATE INDEX content_metadata_post_pace ON content_metadata (account_id, (COALESCE(posting_started_at, posted_at)))
+    WHERE decision_type = 'single' AND status IN ('posting', 'posted', 'unconfirmed');

@@ -173,12 +173,17 @@ func (s *Store) ClaimPaced(ctx context.Context, db DBTX, decisionID string, acco
 	}
 	var last *time.Time
 	var today int
+	// Both read the content_metadata_post_pace index: the newest entry and the day's range, never the
+	// account's whole history.
 	err := db.QueryRow(ctx, `
-		SELECT max(COALESCE(posting_started_at, posted_at)),
-			count(*) FILTER (WHERE COALESCE(posting_started_at, posted_at) >= $3 AND COALESCE(posting_started_at, posted_at) < $4)
-		FROM content_metadata
-		WHERE account_id = $1 AND decision_type = 'single' AND decision_id <> $2
-		  AND status IN ('posting', 'posted', 'unconfirmed')`, accountID, decisionID, p.DayStart, p.DayEnd).Scan(&last, &today)
+		SELECT (SELECT COALESCE(posting_started_at, posted_at) FROM content_metadata
+			WHERE account_id = $1 AND decision_type = 'single' AND status IN ('posting', 'posted', 'unconfirmed')
+			  AND decision_id <> $2 AND COALESCE(posting_started_at, posted_at) IS NOT NULL
+			ORDER BY COALESCE(posting_started_at, posted_at) DESC LIMIT 1),
+		(SELECT count(*) FROM content_metadata
+			WHERE account_id = $1 AND decision_type = 'single' AND status IN ('posting', 'posted', 'unconfirmed')
+			  AND decision_id <> $2 AND COALESCE(posting_started_at, posted_at) >= $3 AND COALESCE(posting_started_at, posted_at) < $4)`,
+		accountID, decisionID, p.DayStart, p.DayEnd).Scan(&last, &today)
 	if err != nil {
 		return 0, time.Time{}, fmt.Errorf("claim decision %s: pace of account %d: %w", decisionID, accountID, err)
 	}

@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/stretchr/testify/require"
@@ -49,7 +51,8 @@ func seedOutcomes(tb testing.TB, pool *pgxpool.Pool, accountID int64, from, to, 
 			INSERT INTO outcomes (decision_id, account_id, tweet_id, simulated, impressions, likes, engagement_rate,
 				first_engagement_rate, status, collected_at, readings, learned_at)
 			SELECT id, $1, 'seed' || i, true, 1000, 10 + i % 40, (10 + i % 40) / 1000.0, (10 + i % 40) / 1000.0, 'ok',
-				at + interval '4 hours', 1, at + interval '5 hours'
+				at + interval '4 hours', CASE WHEN at < now() - interval '72 hours' THEN 3
+					WHEN at < now() - interval '24 hours' THEN 2 ELSE 1 END, at + interval '5 hours'
 			FROM s`, accountID, lo, hi, outcomeSpacing.Seconds(), config.DefaultTopics, config.DefaultFormats, config.DefaultHooks)
 		require.NoError(tb, err)
 	}
@@ -139,7 +142,18 @@ func benchLearn(b *testing.B) {
 			_, err := st.PacingTimes(ctx, pool, p.acct.ID, now.Add(-48*time.Hour), now.Add(30*24*time.Hour))
 			return err
 		})), "ms")
-		figure("canonical_queue_"+size.name, ms(timeIt(b, func() error {
+		figure("post_claim_pace_"+size.name, ms(timeIt(b, func() error {
+			return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+				day := now.Truncate(24 * time.Hour)
+				_, _, err := st.ClaimPaced(ctx, tx, "00000000-0000-0000-0000-000000000000", p.acct.ID, "simulator", 0,
+					store.PostPace{Spacing: time.Minute, PerDay: 1000, DayStart: day, DayEnd: day.Add(24 * time.Hour)})
+				if errors.Is(err, store.ErrNotFound) {
+					err = nil // no such decision: the pace was read all the same
+				}
+				return err
+			})
+		})), "ms")
+				figure("canonical_queue_"+size.name, ms(timeIt(b, func() error {
 			_, err := st.CanonicalQueue(ctx, pool, true)
 			return err
 		})), "ms")
