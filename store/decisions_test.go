@@ -139,11 +139,11 @@ func TestStoreReadingIsIdempotentAndKeepsFirstRate(t *testing.T) {
 	require.InDelta(t, 90.0/4000, er, 1e-9)
 
 	delays := []time.Duration{4 * time.Hour, 24 * time.Hour, 72 * time.Hour}
-	due, err := b.st.DueReadings(b.ctx, b.tx, b.now.Add(100*time.Hour), b.now.Add(-time.Hour), delays, false, 10)
+	due, err := b.st.DueReadings(b.ctx, b.tx, b.now.Add(100*time.Hour), 72*time.Hour, delays, false, 10)
 	require.NoError(t, err)
 	require.Equal(t, []store.DueReading{{DecisionID: d.DecisionID, Reading: 3, PostedAt: due[0].PostedAt}}, due)
-	// Posted before the sweep's lower bound: no longer swept.
-	due, err = b.st.DueReadings(b.ctx, b.tx, b.now.Add(100*time.Hour), b.now.Add(time.Second), delays, false, 10)
+	// More than the lookback past its reading time: no longer swept.
+	due, err = b.st.DueReadings(b.ctx, b.tx, b.now.Add(100*time.Hour), 20*time.Hour, delays, false, 10)
 	require.NoError(t, err)
 	require.Empty(t, due)
 }

@@ -108,25 +108,27 @@ type DueReading struct {
 	PostedAt   time.Time
 }
 
-// DueReadings finds decisions posted since postedSince that are past a reading time (delays[i] after
-// posting is reading i+1) and whose outcome has fewer readings. Posts on X are skipped when xMetrics is
-// false (no metrics are read for them). The lower bound keeps the sweep off the whole table.
-func (s *Store) DueReadings(ctx context.Context, db DBTX, now, postedSince time.Time, delays []time.Duration, xMetrics bool, limit int) ([]DueReading, error) {
+// DueReadings finds posted decisions past a reading time (delays[i] after posting is reading i+1), by at
+// most lookback, whose outcome has fewer readings. Posts on X are skipped when xMetrics is false (no metrics
+// are read for them). Each reading reads its own index range of posts and looks each one's outcome up by
+// key (the OFFSET 0s keep the planner from flattening that into a scan of either table).
+func (s *Store) DueReadings(ctx context.Context, db DBTX, now time.Time, lookback time.Duration, delays []time.Duration, xMetrics bool, limit int) ([]DueReading, error) {
 	secs := make([]float64, len(delays))
 	for i, d := range delays {
 		secs[i] = d.Seconds()
 	}
 	rows, err := db.Query(ctx, `
 		SELECT p.decision_id::text, r.n::int, p.posted_at
-		FROM posted_decisions p
-		CROSS JOIN LATERAL unnest($2::float8[]) WITH ORDINALITY AS r(delay, n)
-		LEFT JOIN outcomes o ON o.decision_id = p.decision_id
-		WHERE p.posted_at >= $5 AND p.posted_at + make_interval(secs => r.delay) <= $1
-		  AND COALESCE(o.readings, 0) < r.n
-		  AND COALESCE(o.status, 'ok') IN ('ok', 'no_impressions')
-		  AND ($3 OR p.backend <> 'x')
+		FROM unnest($2::float8[]) WITH ORDINALITY AS r(delay, n)
+		JOIN LATERAL (SELECT p.decision_id, p.posted_at FROM posted_decisions p
+			WHERE p.posted_at <= $1::timestamptz - make_interval(secs => r.delay)
+			  AND p.posted_at >= $1::timestamptz - make_interval(secs => r.delay + $5::float8)
+			  AND ($3 OR p.backend <> 'x')
+			OFFSET 0) p ON true
+		LEFT JOIN LATERAL (SELECT o.readings, o.status FROM outcomes o WHERE o.decision_id = p.decision_id OFFSET 0) o ON true
+		WHERE COALESCE(o.readings, 0) < r.n AND COALESCE(o.status, 'ok') IN ('ok', 'no_impressions')
 		ORDER BY p.posted_at, r.n
-		LIMIT $4`, now, secs, xMetrics, limit, postedSince)
+		LIMIT $4`, now, secs, xMetrics, limit, lookback.Seconds())
 	if err != nil {
 		return nil, fmt.Errorf("due readings: %w", err)
 	}

@@ -3,7 +3,6 @@ package workers
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -16,9 +15,9 @@ import (
 // sweepBatch bounds one sweep's work; the next sweep takes the rest.
 const sweepBatch = 500
 
-// readingsLookback is how long after its last reading time a post is still swept for missing readings:
-// the sweep reads an index range, not every post ever made.
-const readingsLookback = 7 * 24 * time.Hour
+// readingsLookback is how long after a reading's time the sweep still takes it when its job went missing:
+// the sweep reads one index range of posts per reading, not every post ever made.
+const readingsLookback = 3 * 24 * time.Hour
 
 // PostSweepWorker is the posting safety net.
 type PostSweepWorker struct {
@@ -85,8 +84,7 @@ func (w *AnalyticsSweepWorker) Work(ctx context.Context, job *river.Job[jobs.Ana
 		}
 	}
 	delays := append([]time.Duration{cfg.AnalyticsDelay}, cfg.AnalyticsFollowups...)
-	now := d.Now()
-	due, err := st.DueReadings(ctx, st.Pool, now, now.Add(-slices.Max(delays)-readingsLookback), delays, cfg.RealMetricsEnabled, sweepBatch)
+	due, err := st.DueReadings(ctx, st.Pool, d.Now(), readingsLookback, delays, cfg.RealMetricsEnabled, sweepBatch)
 	if err != nil {
 		return err
 	}

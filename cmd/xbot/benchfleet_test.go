@@ -157,7 +157,14 @@ func startXbot(tb testing.TB, bin string, env []string, args ...string) *xproc {
 	require.NoError(tb, cmd.Start())
 	p := &xproc{cmd: cmd, done: make(chan struct{}), log: f.Name()}
 	go func() { _ = cmd.Wait(); f.Close(); close(p.done) }()
-	tb.Cleanup(func() { p.stop() })
+	tb.Cleanup(func() {
+		p.stop()
+		if tb.Failed() {
+			out, _ := os.ReadFile(p.log)
+			lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+			tb.Logf("%s (pid %d), last lines:\n%s", strings.Join(args, " "), p.pid(), strings.Join(lines[max(len(lines)-15, 0):], "\n"))
+		}
+	})
 	return p
 }
 
