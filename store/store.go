@@ -58,7 +58,9 @@ type PoolOptions struct {
 }
 
 // Open opens a pool for url without waiting for the database: connections are made on first use.
-func Open(ctx context.Context, url string) (*pgxpool.Pool, error) { return OpenWith(ctx, url, PoolOptions{}) }
+func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	return OpenWith(ctx, url, PoolOptions{})
+}
 
 // Connect opens a pool for url, checking that the database answers.
 func Connect(ctx context.Context, url string) (*pgxpool.Pool, error) {

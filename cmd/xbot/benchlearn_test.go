@@ -153,7 +153,7 @@ func benchLearn(b *testing.B) {
 				return err
 			})
 		})), "ms")
-				figure("canonical_queue_"+size.name, ms(timeIt(b, func() error {
+		figure("canonical_queue_"+size.name, ms(timeIt(b, func() error {
 			_, err := st.CanonicalQueue(ctx, pool, true)
 			return err
 		})), "ms")
