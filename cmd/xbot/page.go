@@ -94,22 +94,23 @@ func deref(f any) float64 {
 
 // pageView is what the template renders.
 type pageView struct {
-	Now        time.Time
-	Refresh    int
-	Account    string
-	Mode       string
-	DevSpeed   float64 // 0 outside xbot dev
-	Posting    string
-	Flow       []flowStage
-	Statuses   []store.StageCount
-	Newest     []store.PageDecision
-	Lateness   store.Lateness
-	Learning   *store.StatusPage
-	LLM        *llm.Status
-	LLMUsedPct float64
-	XCircuit   *store.Circuit
-	Dims       []dimView
-	Chart      chartView
+	Now            time.Time
+	Refresh        int
+	Account        string
+	Mode           string
+	DevSpeed       float64 // 0 outside xbot dev
+	Posting        string
+	PostingStopped bool
+	Flow           []flowStage
+	Statuses       []store.StageCount
+	Newest         []store.PageDecision
+	Lateness       store.Lateness
+	Learning       *store.StatusPage
+	LLM            *llm.Status
+	LLMUsedPct     float64
+	XCircuit       *store.Circuit
+	Dims           []dimView
+	Chart          chartView
 }
 
 // DemoHour is how long a simulated hour lasts on the wall clock under xbot dev.
@@ -130,10 +131,7 @@ type flowStage struct {
 func buildPage(ctx context.Context, e *env, pool *pgxpool.Pool) (*pageView, error) {
 	st := store.New(pool)
 	now := time.Now()
-	v := &pageView{Now: now, Refresh: int(pageRefresh / time.Second), Mode: string(e.cfg.Mode), Posting: "enabled"}
-	if e.cfg.PostingDisabled {
-		v.Posting = "disabled (POSTING_DISABLED=true): post jobs snooze, rows stay queued"
-	}
+	v := &pageView{Now: now, Refresh: int(pageRefresh / time.Second), Mode: string(e.cfg.Mode)}
 	if e.simClock != nil {
 		v.DevSpeed = e.cfg.DevSpeed
 	}
@@ -155,6 +153,7 @@ func buildPage(ctx context.Context, e *env, pool *pgxpool.Pool) (*pageView, erro
 		return nil, err
 	}
 	v.Learning, v.Newest, v.Lateness, v.Statuses = p, p.Newest, p.Lateness, p.Stages
+	v.Posting, v.PostingStopped = postingState(e.cfg.PostingDisabled, p.Pause)
 	v.Flow = flow(p)
 	lc, err := newLLM(e, st)
 	if err != nil {
@@ -172,6 +171,30 @@ func buildPage(ctx context.Context, e *env, pool *pgxpool.Pool) (*pageView, erro
 	v.Dims = dimensions(p.Arms)
 	v.Chart = engagementChart(p)
 	return v, nil
+}
+
+// postingState says whether posting runs: a stored switch (xbot pause / resume) overrides POSTING_DISABLED,
+// which is read from this process's environment.
+func postingState(disabled bool, sw *store.PagePause) (string, bool) {
+	if sw != nil {
+		scope := "this account"
+		if sw.FleetWide {
+			scope = "every account"
+		}
+		state, cmd := "enabled", "xbot resume"
+		if sw.Paused {
+			state, cmd = "paused", "xbot pause"
+		}
+		out := fmt.Sprintf("%s by %s for %s since %s UTC", state, cmd, scope, sw.SetAt.UTC().Format("2006-01-02 15:04:05"))
+		if sw.Reason != "" {
+			out += ": " + sw.Reason
+		}
+		return out + " (overrides POSTING_DISABLED)", sw.Paused
+	}
+	if disabled {
+		return "disabled (POSTING_DISABLED=true): post jobs snooze, rows stay queued", true
+	}
+	return "enabled", false
 }
 
 // flow is the pipeline as counts per stage: planned → queued → posted → measured → learned.
