@@ -21,6 +21,7 @@ import (
 type Config struct {
 	Live               bool // MODE=live
 	PostingDisabled    bool
+	RequireApproval    bool   // new decisions wait in pending_approval for a person
 	Backend            string // where posts go: "x" or "simulator"
 	RealMetricsEnabled bool
 

@@ -44,6 +44,19 @@ func logPostingDisabled(log *zap.Logger, decisionID string) {
 		zap.String("decision_id", decisionID))
 }
 
+func logPaused(log *zap.Logger, decisionID string, fleetWide bool) {
+	scope := "account"
+	if fleetWide {
+		scope = "all"
+	}
+	log.Info(fmt.Sprintf("[POSTING_ORCHESTRATOR] ⏭️ Skipped posting decision_id=%s: paused (xbot pause, %s)", decisionID, scope),
+		zap.String("decision_id", decisionID), zap.String("paused", scope))
+}
+
+func logDraft(log *zap.Logger, prefix, decisionID string) {
+	log.Info(fmt.Sprintf("[%s] draft stored for approval decision_id=%s", prefix, decisionID), zap.String("decision_id", decisionID))
+}
+
 func logPosted(log *zap.Logger, tweetID, decisionID string) {
 	log.Info(fmt.Sprintf("[POSTING_ORCHESTRATOR] ✅ Posted successfully tweet_id=%s decision_id=%s", tweetID, decisionID),
 		zap.String("tweet_id", tweetID), zap.String("decision_id", decisionID))

@@ -102,6 +102,8 @@ func (w *PlanWorker) Work(ctx context.Context, job *river.Job[jobs.PlanArgs]) er
 			logQueued(log, "PLAN_JOB", "Real LLM content", dec.DecisionID, dec.ScheduledAt)
 		case dec.Status == store.StatusQueued:
 			logQueued(log, "PLAN_JOB", "Synthetic content", dec.DecisionID, dec.ScheduledAt)
+		case dec.Status == store.StatusPendingApproval:
+			logDraft(log, "PLAN_JOB", dec.DecisionID)
 		}
 	}
 	return nil
@@ -220,7 +222,7 @@ func (w *PlanWorker) store(ctx context.Context, log *zap.Logger, accountID int64
 			p := picks[i]
 			dec := &store.Decision{
 				DecisionID: uuid.NewString(), AccountID: accountID, DecisionType: "single", Content: text,
-				GenerationSource: source, Status: store.StatusQueued, Topic: p.topic, Format: p.format, Hook: p.hook,
+				GenerationSource: source, Status: cfg.newDecisionStatus(), Topic: p.topic, Format: p.format, Hook: p.hook,
 				ArmPropensities: p.props, LLMRequestID: requestID,
 			}
 			v := verdicts[i]
@@ -236,7 +238,7 @@ func (w *PlanWorker) store(ctx context.Context, log *zap.Logger, accountID int64
 			}
 			hb := dec.ScheduledAt.In(cfg.AccountTZ).Hour()
 			dec.HourBucket = &hb
-			if dec.Status == store.StatusQueued {
+			if dec.Status == cfg.newDecisionStatus() {
 				// The hour arm learns from the hour used, logged with that hour's own propensity.
 				dec.ArmPropensities = maps.Clone(p.props)
 				dec.ArmPropensities[bandit.ScopeHour] = p.hourProps[strconv.Itoa(hb)]
@@ -244,9 +246,11 @@ func (w *PlanWorker) store(ctx context.Context, log *zap.Logger, accountID int64
 			if err := st.InsertDecision(ctx, tx, dec); err != nil {
 				return err
 			}
-			if dec.Status == store.StatusQueued {
+			if dec.Status == cfg.newDecisionStatus() {
 				scopes = append(scopes, "topic", "format", "hook", "hour")
 				arms = append(arms, p.topic, p.format, p.hook, strconv.Itoa(hb))
+			}
+			if dec.Status == store.StatusQueued {
 				posts = append(posts, postJob(dec, cfg))
 			}
 			out = append(out, dec)

@@ -112,8 +112,9 @@ func (w *PostWorker) work(ctx context.Context, log *zap.Logger, job *river.Job[j
 		if wait := d.ScheduledAt.Sub(now); wait > time.Second {
 			return river.JobSnooze(wait) // scheduled_at moved later by hand
 		}
-		if cfg.PostingDisabled {
-			logPostingDisabled(log, id)
+		if held, err := w.d.postingHeld(ctx, log, d); err != nil {
+			return err
+		} else if held {
 			return river.JobSnooze(cfg.PostingSnooze)
 		}
 		if now.Sub(d.ScheduledAt) > cfg.QueuedMaxAge {
@@ -329,12 +330,13 @@ func (w *PostWorker) reconcile(ctx context.Context, log *zap.Logger, d *store.De
 	if wait := d.ReconcileCheckedAt.Add(cfg.XReconcileGrace).Sub(now); wait > 0 {
 		return river.JobSnooze(wait)
 	}
-	if cfg.PostingDisabled {
-		// The earlier call did not post, and the kill switch is on: back to the queue, never sent now.
+	if held, err := w.d.postingHeld(ctx, log, d); err != nil {
+		return err
+	} else if held {
+		// The earlier call did not post, and posting is off: back to the queue, never sent now.
 		if err := w.requeue(ctx, d); err != nil {
 			return err
 		}
-		logPostingDisabled(log, d.DecisionID)
 		return river.JobSnooze(cfg.PostingSnooze)
 	}
 	log.Warn("post: reconciled: not on timeline after two reads; sending again")

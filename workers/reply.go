@@ -65,7 +65,7 @@ func (w *ReplyWorker) Work(ctx context.Context, job *river.Job[jobs.ReplyArgs]) 
 		return err
 	}
 	for _, m := range targets {
-		if err := w.answer(ctx, log, acct, m, store.StatusQueued); err != nil {
+		if err := w.answer(ctx, log, acct, m, cfg.newDecisionStatus()); err != nil {
 			return err
 		}
 	}

@@ -104,7 +104,7 @@ func newDeps(e *env, st *store.Store, xc workers.XAPI, backend string) (*workers
 
 func workerConfig(cfg *config.Config, backend string) workers.Config {
 	return workers.Config{
-		Live: cfg.Mode == config.ModeLive, PostingDisabled: cfg.PostingDisabled, Backend: backend,
+		Live: cfg.Mode == config.ModeLive, PostingDisabled: cfg.PostingDisabled, Backend: backend, RequireApproval: cfg.RequireApproval,
 		RealMetricsEnabled: cfg.RealMetricsEnabled,
 		PostsPerPlan:       cfg.PostsPerPlan, PlanInterval: cfg.PlanInterval, PlanWindow: cfg.PlanWindow,
 		MaxPostsPerDay: cfg.MaxPostsPerDay, MinPostSpacing: cfg.MinPostSpacing, QueuedMaxAge: cfg.QueuedMaxAge,

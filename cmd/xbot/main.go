@@ -155,6 +155,11 @@ func (m *Main) commands() map[string]*command {
 		"worker":   cmdWorker(),
 		"sim":      cmdSim(),
 		"sim-eval": cmdSimEval(),
+		"pause":    cmdPause(),
+		"resume":   cmdResume(),
+		"review":   cmdReview(),
+		"approve":  cmdApprove(),
+		"reject":   cmdReject(),
 	}
 }
 

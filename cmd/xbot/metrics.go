@@ -34,6 +34,8 @@ type metrics struct {
 	LLM             *llm.Status             `json:"llm"`
 	XCircuitOpen    bool                    `json:"x_circuit_open"` // the default account's
 	XCircuits       []store.AccountCircuit  `json:"x_circuits"`
+	// PostingSwitches are the stored xbot pause/resume switches (account_id 0: every account).
+	PostingSwitches []store.PostingSwitch `json:"posting_switches"`
 }
 
 func collectMetrics(ctx context.Context, e *env, pool *pgxpool.Pool) (*metrics, error) {
@@ -50,6 +52,9 @@ func collectMetrics(ctx context.Context, e *env, pool *pgxpool.Pool) (*metrics, 
 		Queue: rb.Queue, PostedDecisions: rb.Posted, RealOutcomes: rb.RealOutcomes, Posted24h: f.Posted24h,
 		GateBlocks: f.GateBlocks, PostingLateness: f.Lateness, LearningVersion: f.LearningVersion,
 		ExploreRatio: f.ExploreRatio, Jobs: f.Jobs, XCircuits: f.XCircuits,
+	}
+	if m.PostingSwitches, err = st.PostingSwitches(ctx, pool); err != nil {
+		return nil, err
 	}
 	lc, err := newLLM(e, st)
 	if err != nil {
@@ -90,6 +95,7 @@ type figureCollector struct {
 
 	up, decisions, posted, posted24h, realOutcomes, gateBlocks, lateness             *prometheus.Desc
 	llmSpent, llmReserved, llmCap, llmCircuit, xCircuit, learnVersion, explore, jobs *prometheus.Desc
+	switchPaused                                                                     *prometheus.Desc
 }
 
 func newFigureCollector(log *zap.Logger, snap *snapshot[*metrics]) *figureCollector {
@@ -113,12 +119,13 @@ func newFigureCollector(log *zap.Logger, snap *snapshot[*metrics]) *figureCollec
 		learnVersion: d("learning_version", "The newest learning run's version"),
 		explore:      d("learning_explore_ratio", "The newest learning run's explore ratio"),
 		jobs:         d("river_jobs", "River jobs by kind and state", "kind", "state"),
+		switchPaused: d("posting_switch_paused", "Stored posting switches (xbot pause/resume; account_id 0: every account): 1 paused, 0 resumed", "account_id"),
 	}
 }
 
 func (c *figureCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.up, c.decisions, c.posted, c.posted24h, c.realOutcomes, c.gateBlocks, c.lateness,
-		c.llmSpent, c.llmReserved, c.llmCap, c.llmCircuit, c.xCircuit, c.learnVersion, c.explore, c.jobs} {
+		c.llmSpent, c.llmReserved, c.llmCap, c.llmCircuit, c.xCircuit, c.learnVersion, c.explore, c.jobs, c.switchPaused} {
 		ch <- d
 	}
 }
@@ -165,6 +172,9 @@ func (c *figureCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.explore, m.ExploreRatio)
 	for _, j := range m.Jobs {
 		gauge(c.jobs, float64(j.Count), j.Kind, j.State)
+	}
+	for _, sw := range m.PostingSwitches {
+		gauge(c.switchPaused, boolFloat(sw.Paused), strconv.FormatInt(sw.AccountID, 10))
 	}
 }
 

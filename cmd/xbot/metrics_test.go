@@ -96,6 +96,7 @@ func TestMetricsFromKnownDatabaseState(t *testing.T) {
 		SELECT id, v, 4, r, 5 FROM S.accounts, (VALUES (1, 0.5), (2, 0.25)) AS x(v, r)`)
 	exec(`INSERT INTO S.circuits (name, open_until, reason, opened_at) SELECT 'x:' || id, now() + interval '10 minutes', 'unauthorized', now() FROM S.accounts`)
 	exec(`INSERT INTO S.llm_budget_days (day, spent_usd, reserved_usd) VALUES ($1::date, 1.25, 0.5)`, llm.BudgetDay(time.Now(), time.UTC))
+	exec(`INSERT INTO S.posting_switches (account_id, paused, reason) VALUES (NULL, true, 'incident')`)
 	exec(`INSERT INTO S.river_job (kind, args, queue, state, max_attempts, scheduled_at, priority)
 		VALUES ('learn', '{}', 'default', 'scheduled', 4, now() + interval '1 hour', 1)`)
 
@@ -123,6 +124,7 @@ func TestMetricsFromKnownDatabaseState(t *testing.T) {
 	require.Equal(t, 0.25, value(t, fams, "xbot_learning_explore_ratio", nil))
 	require.Equal(t, 1.0, value(t, fams, "xbot_river_jobs", map[string]string{"kind": "learn", "state": "scheduled"}))
 
+	require.Equal(t, 1.0, value(t, fams, "xbot_posting_switch_paused", map[string]string{"account_id": "0"}))
 	h := fams["xbot_posting_lateness_seconds"].GetMetric()[0].GetHistogram()
 	require.Equal(t, uint64(3), h.GetSampleCount())
 	require.InDelta(t, 3+45+7200, h.GetSampleSum(), 0.01)
@@ -148,6 +150,9 @@ func TestMetricsFromKnownDatabaseState(t *testing.T) {
 	require.Len(t, m.XCircuits, 1)
 	require.Equal(t, "unauthorized", m.XCircuits[0].Reason)
 	require.Equal(t, 1.25, m.LLM.SpentUSD)
+	require.Len(t, m.PostingSwitches, 1)
+	require.True(t, m.PostingSwitches[0].Paused)
+	require.Equal(t, "incident", m.PostingSwitches[0].Reason)
 	require.NotContains(t, b.stdout.String(), "scrape-token-2")
 }
 

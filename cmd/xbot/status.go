@@ -23,6 +23,11 @@ func cmdStatus() *command {
 				return err
 			}
 			printStatus(m.Stdout, st)
+			sws, err := store.New(pool).PostingSwitches(ctx, pool)
+			if err != nil {
+				return err
+			}
+			printSwitches(m.Stdout, sws)
 			return nil
 		},
 	}

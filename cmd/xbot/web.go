@@ -163,6 +163,7 @@ func serveWeb(ctx context.Context, m *Main, e *env, addr string) error {
 	m.onClose(pool.Close)
 	s := newWebServer(e, pool)
 	s.routes()
+	s.decisionsRoute()
 	obs, err := e.observe(ctx, m)
 	if err != nil {
 		return err

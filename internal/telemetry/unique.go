@@ -12,7 +12,9 @@ type uniqueFields struct {
 	nested bool
 }
 
-func newUniqueFields(c zapcore.Core) zapcore.Core { return &uniqueFields{Core: c, keys: map[string]bool{}} }
+func newUniqueFields(c zapcore.Core) zapcore.Core {
+	return &uniqueFields{Core: c, keys: map[string]bool{}}
+}
 
 func (u *uniqueFields) With(fields []zapcore.Field) zapcore.Core {
 	if u.nested {
