@@ -101,6 +101,7 @@ func TestEveryVariableReachesItsConsumer(t *testing.T) {
 		"LEARN_HALF_LIFE": "1.5d", "POSTING_SNOOZE": "9s", "POST_MAX_ATTEMPTS": "1", "SWEEP_INTERVAL": "2s",
 		"PORT": "0", "LOG_FORMAT": "console", "LOG_LEVEL": "debug",
 		"WORKER_CONCURRENCY": "33", "POST_CONCURRENCY": "7", "DATABASE_MAX_CONNS": "9", "DATABASE_POOLER": "pgbouncer",
+		"REQUIRE_APPROVAL": "true",
 	}
 	cfg, err := config.Parse(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, config.Defaults{PostingDisabled: true, LogFormat: "json"})
 	require.NoError(t, err)
@@ -110,7 +111,7 @@ func TestEveryVariableReachesItsConsumer(t *testing.T) {
 	require.NoError(t, err)
 
 	require.Equal(t, workers.Config{
-		Live: true, PostingDisabled: false, Backend: "x", RealMetricsEnabled: true,
+		Live: true, PostingDisabled: false, Backend: "x", RealMetricsEnabled: true, RequireApproval: true,
 		PostsPerPlan: 5, PlanInterval: 3 * time.Hour, PlanWindow: 0, MaxPostsPerDay: 7, MinPostSpacing: 0,
 		QueuedMaxAge: 2 * time.Hour, AccountTZ: berlin, Topics: []string{"a", "b"}, Formats: []string{"f"}, Hooks: []string{"h"},
 		Voice: "from the file", MaxTokensPerPost: 123,

@@ -137,22 +137,26 @@ func (s *webServer) riverUI(ctx context.Context) error {
 }
 
 // webPoolURL is DATABASE_URL with the web pool's size and statement timeout (pgx reads pool_max_conns,
-// and passes other parameters to the server as run-time settings).
-func webPoolURL(dbURL string) (string, error) {
+// and passes other parameters to the server as run-time settings). Through a transaction-mode pooler the
+// timeout is left out: PgBouncer refuses startup parameters it does not know, and a session SET would leak
+// to other clients; the server's own statement_timeout applies there.
+func webPoolURL(dbURL string, transactionPooling bool) (string, error) {
 	u, err := url.Parse(dbURL)
 	if err != nil {
 		return "", errors.New("parse DATABASE_URL: invalid connection string")
 	}
 	q := u.Query()
 	q.Set("pool_max_conns", fmt.Sprint(webMaxConns))
-	q.Set("statement_timeout", fmt.Sprint(webStatementTimeout.Milliseconds()))
+	if !transactionPooling {
+		q.Set("statement_timeout", fmt.Sprint(webStatementTimeout.Milliseconds()))
+	}
 	u.RawQuery = q.Encode()
 	return u.String(), nil
 }
 
 // serveWeb serves on addr until ctx ends, with a database pool of its own.
 func serveWeb(ctx context.Context, m *Main, e *env, addr string) error {
-	dbURL, err := webPoolURL(e.cfg.DatabaseURL)
+	dbURL, err := webPoolURL(e.cfg.DatabaseURL, poolOptions(e.cfg).TransactionPooling)
 	if err != nil {
 		return err
 	}

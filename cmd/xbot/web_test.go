@@ -77,8 +77,12 @@ func TestWebLockedRiverUIAndMetricsToken(t *testing.T) {
 	code, body := do(t, "GET", base+"/riverui/", nil, creds)
 	require.Equal(t, http.StatusOK, code)
 	require.Contains(t, body, "<html")
-	code, body = do(t, "GET", base+"/riverui/api/queues", nil, creds)
-	require.Equal(t, http.StatusOK, code, body)
+	for _, path := range []string{"/riverui/api/queues", "/riverui/api/jobs?state=completed&limit=100", "/api/decisions", "/"} {
+		code, body = do(t, "GET", base+path, nil, creds)
+		require.Equal(t, http.StatusOK, code, "%s: %s", path, body)
+		code, _ = do(t, "GET", base+path, nil, nil)
+		require.Equal(t, http.StatusUnauthorized, code, path)
+	}
 
 	// A cross-site request to River UI's API is refused even with the operator's credentials (what a
 	// browser sends on a hostile page's form post); the job is untouched. The same request from the

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	mrand "math/rand/v2"
 	"net/http"
 	"net/url"
@@ -259,7 +260,8 @@ func (h *harness) database(ctx context.Context) {
 // makeSecrets gives the fleet distinctive fake credentials, which must never show up in anything captured.
 func (h *harness) makeSecrets() {
 	h.secrets = map[string]string{}
-	for _, k := range []string{"OPENAI_API_KEY", "X_API_KEY", "X_API_SECRET", "X_ACCESS_TOKEN", "X_ACCESS_TOKEN_SECRET", "X_BEARER_TOKEN"} {
+	for _, k := range []string{"OPENAI_API_KEY", "X_API_KEY", "X_API_SECRET", "X_ACCESS_TOKEN", "X_ACCESS_TOKEN_SECRET", "X_BEARER_TOKEN",
+		"RIVERUI_PASSWORD", "METRICS_TOKEN"} {
 		h.secrets[k] = "chaos" + strings.ToLower(strings.ReplaceAll(k, "_", "")) + randomHex(12)
 	}
 	h.secrets["OPENAI_API_KEY"] = "sk-" + h.secrets["OPENAI_API_KEY"]
@@ -803,6 +805,32 @@ func (h *harness) scanSecrets(ctx context.Context) {
 			t.Errorf("read %s for the secret scan: %v", name, err)
 		}
 		sources[name] = text
+	}
+	if h.webURL != "" {
+		// The web server's answers, read as an operator and a scraper would.
+		for _, path := range []string{"/metrics", "/api/metrics", "/api/decisions", "/", "/riverui/api/jobs?state=completed&limit=100",
+			"/riverui/api/jobs?state=cancelled&limit=100", "/riverui/api/queues"} {
+			req, err := http.NewRequestWithContext(ctx, "GET", h.webURL+path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(path, "metrics") {
+				req.Header.Set("Authorization", "Bearer "+h.secrets["METRICS_TOKEN"])
+			} else {
+				req.SetBasicAuth("admin", h.secrets["RIVERUI_PASSWORD"])
+			}
+			resp, err := httpClient.Do(req)
+			if err != nil {
+				t.Errorf("GET %s for the secret scan: %v", path, err)
+				continue
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Errorf("GET %s for the secret scan: %d", path, resp.StatusCode)
+			}
+			sources["web "+path] = string(body)
+		}
 	}
 	hits := 0
 	for src, text := range sources {

@@ -14,7 +14,7 @@ func TestScaleSettings(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 10, c.WorkerConcurrency)
 	require.Equal(t, 5, c.PostConcurrency)
-	require.Equal(t, 0, c.DatabaseMaxConns)
+	require.Equal(t, 20, c.DatabaseMaxConns, "sized to the queues: 10 + 5 + 5")
 	require.Equal(t, config.PoolerNone, c.DatabasePooler)
 
 	c, err = parse(map[string]string{"WORKER_CONCURRENCY": "200", "POST_CONCURRENCY": "50", "DATABASE_MAX_CONNS": "8", "DATABASE_POOLER": "pgbouncer"})
