@@ -85,7 +85,7 @@ func BenchmarkScale(b *testing.B) {
 // with xbot worker's default concurrency.
 func benchLateness(b *testing.B) {
 	pool, _ := dbtest.Schema(b)
-	p := startPipeline(b, pool, map[string]string{"MODE": "shadow", "POSTING_DISABLED": "false"})
+	p := startPipeline(b, pool, map[string]string{"MODE": "shadow", "POSTING_DISABLED": "false", "MIN_POST_SPACING": "0s"})
 	waitLeader(b, pool, time.Minute)
 	note("lateness: one replica, WORKER_CONCURRENCY=10 POST_CONCURRENCY=5 (defaults), simulator in process, 1000 posts due over 60 s")
 	ids := queueDue(b, pool, p.acct.ID, "synthetic", 1000, time.Now().Add(5*time.Second), time.Minute)
