@@ -26,7 +26,7 @@ const (
 	explorePicks = 50
 	// modelWindowPosts bounds the outcomes a model is fitted on (newest first), and modelWindowHalfLives
 	// the age (older outcomes weigh under 2^-8): together they keep a run's cost flat in the table's size.
-	modelWindowPosts     = 2000
+	modelWindowPosts     = 1000
 	modelWindowHalfLives = 8
 	// changeZ and changeMinPosts are the per-arm change test's threshold (standard errors of the residual
 	// shift) and the posts it needs on each side of a change.
