@@ -3,9 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"math"
 	"net/http"
+	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +17,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/xbot/xbot/internal/dbtest"
 	"github.com/xbot/xbot/internal/llm"
@@ -183,4 +189,50 @@ func TestWorkerServesRiverJobMetrics(t *testing.T) {
 	require.True(t, ok)
 	_, ok = fams["xbot_figures_up"]
 	require.False(t, ok, "database figures are the web server's, not each replica's")
+}
+
+// With OTEL_EXPORTER_OTLP_ENDPOINT set, a worker pushes a span per job worked (and River's metrics) to the
+// collector over OTLP/HTTP.
+func TestWorkerExportsOTLP(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var spans []string
+	metricPosts := 0
+	collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		switch r.URL.Path {
+		case "/v1/traces":
+			var req coltracepb.ExportTraceServiceRequest
+			if err := proto.Unmarshal(body, &req); err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			for _, rs := range req.GetResourceSpans() {
+				for _, ss := range rs.GetScopeSpans() {
+					for _, s := range ss.GetSpans() {
+						spans = append(spans, s.GetName())
+					}
+				}
+			}
+		case "/v1/metrics":
+			metricPosts++
+		}
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}))
+	t.Cleanup(collector.Close)
+
+	b := setup(t)
+	b.env["POSTING_DISABLED"], b.env["SWEEP_INTERVAL"], b.env["OTEL_EXPORTER_OTLP_ENDPOINT"] = "true", "1s", collector.URL
+	b.start(t, "worker")
+	waitFor(t, "a post_sweep span and a metrics export at the collector", 90*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Contains(spans, "river.work/post_sweep") && metricPosts > 0
+	}, b.stdout.String)
 }
