@@ -127,8 +127,8 @@ type Config struct {
 	// WorkerConcurrency and PostConcurrency are the River workers of the default and post queues per replica.
 	WorkerConcurrency int
 	PostConcurrency   int
-	// DatabaseMaxConns caps the replica's pool (default WORKER_CONCURRENCY + POST_CONCURRENCY + 5; 0: pgx's
-	// default, the larger of 4 and the CPU count).
+	// DatabaseMaxConns caps the replica's pool (default WORKER_CONCURRENCY + POST_CONCURRENCY + 5, at most
+	// 20; 0: pgx's default, the larger of 4 and the CPU count).
 	DatabaseMaxConns int
 	// DatabasePooler is "none" or "pgbouncer" (transaction pooling: River polls, no LISTEN, no named statements).
 	DatabasePooler string
@@ -310,8 +310,9 @@ func Parse(lookup func(string) (string, bool), d Defaults) (*Config, error) {
 	c.WorkerConcurrency = p.integer("WORKER_CONCURRENCY", 10, 1, 10000)
 	c.PostConcurrency = p.integer("POST_CONCURRENCY", 5, 1, 10000)
 	// One connection per worker slot plus five for River's leader election, notifier and maintenance and
-	// the process's own reads (the web server has a small pool of its own).
-	c.DatabaseMaxConns = p.integer("DATABASE_MAX_CONNS", c.WorkerConcurrency+c.PostConcurrency+5, 0, 10000)
+	// the process's own reads, at most 20 unless set (the web server has a small pool of its own): a few
+	// replicas with high concurrency must not take a stock server's 100 connections by default.
+	c.DatabaseMaxConns = p.integer("DATABASE_MAX_CONNS", min(c.WorkerConcurrency+c.PostConcurrency+5, 20), 0, 10000)
 	c.DatabasePooler = p.enum("DATABASE_POOLER", PoolerNone, PoolerNone, PoolerPgBouncer)
 
 	c.Port = p.integer("PORT", 8080, 0, 65535)
