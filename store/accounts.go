@@ -149,9 +149,10 @@ func (s *Store) ListAccounts(ctx context.Context, db DBTX) ([]*Account, error) {
 	return out, nil
 }
 
-// ActiveAccountIDs are the ids of the accounts that get plan and reply jobs, in id order.
-func (s *Store) ActiveAccountIDs(ctx context.Context, db DBTX) ([]int64, error) {
-	rows, err := db.Query(ctx, `SELECT id FROM accounts WHERE status = 'active' ORDER BY id`)
+// ActiveAccountIDs are the ids of the active accounts, in id order: every one with added, else only the
+// environment's.
+func (s *Store) ActiveAccountIDs(ctx context.Context, db DBTX, added bool) ([]int64, error) {
+	rows, err := db.Query(ctx, `SELECT id FROM accounts WHERE status = 'active' AND (is_default OR $1) ORDER BY id`, added)
 	if err != nil {
 		return nil, fmt.Errorf("active accounts: %w", err)
 	}

@@ -88,6 +88,16 @@ func (v Vault) Load(ctx context.Context, db DBTX, accountID int64) (Credentials,
 	return c, nil
 }
 
+// SealedCredentials is the account's stored credentials as sealed (it changes with every rotation).
+func (s *Store) SealedCredentials(ctx context.Context, db DBTX, accountID int64) (string, error) {
+	var sealed string
+	err := db.QueryRow(ctx, `SELECT sealed FROM account_credentials WHERE account_id = $1`, accountID).Scan(&sealed)
+	if err != nil {
+		return "", notFound(err, fmt.Sprintf("credentials of account %d", accountID))
+	}
+	return sealed, nil
+}
+
 // StoredCredentialAccounts are the ids of the accounts with stored credentials.
 func (s *Store) StoredCredentialAccounts(ctx context.Context, db DBTX) ([]int64, error) {
 	rows, err := db.Query(ctx, `SELECT account_id FROM account_credentials ORDER BY account_id`)

@@ -47,8 +47,12 @@ func (w *CollectAnalyticsWorker) Work(ctx context.Context, job *river.Job[jobs.C
 		DecisionID: id, AccountID: p.AccountID, TweetID: p.TweetID, Simulated: p.Backend == "simulator",
 		Number: job.Args.Reading, CollectedAt: d.Now(),
 	}
+	xc, err := d.xFor(ctx, p.AccountID) // read with the account's own credentials
+	if err != nil {
+		return err
+	}
 	callCtx, cancel := context.WithTimeout(ctx, cfg.XCallTimeout)
-	posts, lookupErrs, err := d.X.LookupPosts(callCtx, []string{p.TweetID})
+	posts, lookupErrs, err := xc.LookupPosts(callCtx, []string{p.TweetID})
 	cancel()
 	if err != nil {
 		return xReadFailure("collect analytics "+id, err, d.Now())

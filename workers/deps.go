@@ -135,6 +135,10 @@ type Deps struct {
 	// Now is the clock; Rand seeds each job's randomness (Thompson draws, synthetic text).
 	Now  func() time.Time
 	Rand func() *rand.Rand
+	// Accounts resolves each account's configuration and X client; nil: every account runs with Config and X.
+	Accounts AccountResolver
+	// account is the account these deps were resolved for (forAccount); 0: the fleet's.
+	account int64
 
 	// learnMu guards learnQueued: per account, the learn period this replica last inserted a job for (once
 	// committed), so only a period's first outcome pays for the unique insert every other one would wait on.
@@ -166,6 +170,7 @@ func Register(ws *river.Workers, d *Deps) error {
 		d.LLMAvailable = func(context.Context) bool { return d.Drafter != nil }
 	}
 	for _, add := range []func() error{
+		func() error { return river.AddWorkerSafely(ws, &FanoutWorker{d: d}) },
 		func() error { return river.AddWorkerSafely(ws, &PlanWorker{d: d}) },
 		func() error { return river.AddWorkerSafely(ws, &ReplyWorker{d: d}) },
 		func() error { return river.AddWorkerSafely(ws, &PostWorker{d: d}) },
@@ -190,13 +195,12 @@ func PeriodicJobs(cfg Config, accountID int64, now func() time.Time) []*river.Pe
 		}, &river.PeriodicJobOpts{ID: id, RunOnStart: true})
 	}
 	return []*river.PeriodicJob{
+		// plan and reply fan out to every active account (one batch, each unique by account and period).
 		periodic(cfg.PlanInterval, "plan", func(p string) (river.JobArgs, *river.InsertOpts) {
-			a := jobs.PlanArgs{AccountID: accountID, Period: p}
-			return a, a.PeriodicOpts()
+			return jobs.FanoutArgs{Of: "plan", Period: p}, nil
 		}),
 		periodic(cfg.ReplyInterval, "reply", func(p string) (river.JobArgs, *river.InsertOpts) {
-			a := jobs.ReplyArgs{AccountID: accountID, Period: p}
-			return a, a.PeriodicOpts()
+			return jobs.FanoutArgs{Of: "reply", Period: p}, nil
 		}),
 		periodic(cfg.SweepInterval, "post_sweep", func(p string) (river.JobArgs, *river.InsertOpts) {
 			return jobs.PostSweepArgs{Period: p}, nil

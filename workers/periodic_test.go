@@ -55,18 +55,20 @@ func TestPeriodicJobsUniqueByPeriod(t *testing.T) {
 	t.Parallel()
 	b := setup(t, testOpts{})
 	ctx := context.Background()
-	kinds := []string{"plan", "reply", "post_sweep", "analytics_sweep", "learn"}
+	// plan and reply are periodic fan-outs (kind fanout, of plan or reply): one job per account follows.
+	kinds := []string{"fanout", "post_sweep", "analytics_sweep", "learn"}
+	want := map[string]int{"fanout": 2, "post_sweep": 1, "analytics_sweep": 1, "learn": 1}
 
 	b.runLeader(t)
 	for _, kind := range kinds {
-		require.Equal(t, 1, b.count(t, `SELECT count(*) FROM river_job WHERE kind = $1`, kind), kind)
+		require.Equal(t, want[kind], b.count(t, `SELECT count(*) FROM river_job WHERE kind = $1`, kind), kind)
 	}
 	b.runLeader(t) // a new leader, on start: its inserts are skipped as duplicates
 	for _, kind := range kinds {
-		require.Equal(t, 1, b.count(t, `SELECT count(*) FROM river_job WHERE kind = $1`, kind), "%s after a second leader", kind)
+		require.Equal(t, want[kind], b.count(t, `SELECT count(*) FROM river_job WHERE kind = $1`, kind), "%s after a second leader", kind)
 	}
 	var period string
-	require.NoError(t, b.pool.QueryRow(ctx, `SELECT args->>'period' FROM river_job WHERE kind = 'plan'`).Scan(&period))
+	require.NoError(t, b.pool.QueryRow(ctx, `SELECT args->>'period' FROM river_job WHERE kind = 'fanout' AND args->>'of' = 'plan'`).Scan(&period))
 	require.Equal(t, jobs.Period(b.clock.Now(), b.deps.Config.PlanInterval), period)
 
 	// xbot enqueue plan: no period, never unique.
@@ -76,13 +78,13 @@ func TestPeriodicJobsUniqueByPeriod(t *testing.T) {
 		require.NoError(t, err)
 		require.False(t, res.UniqueSkippedAsDuplicate)
 	}
-	require.Equal(t, 3, b.count(t, `SELECT count(*) FROM river_job WHERE kind = 'plan'`))
+	require.Equal(t, 2, b.count(t, `SELECT count(*) FROM river_job WHERE kind = 'plan'`))
 
 	// The next period's insert is a new job, one per kind whose period changed.
 	b.clock.Advance(b.deps.Config.PlanInterval)
 	b.runLeader(t)
-	require.Equal(t, 4, b.count(t, `SELECT count(*) FROM river_job WHERE kind = 'plan'`))
-	require.Equal(t, 2, b.count(t, `SELECT count(*) FROM river_job WHERE kind = 'reply'`))
+	require.Equal(t, 2, b.count(t, `SELECT count(*) FROM river_job WHERE kind = 'fanout' AND args->>'of' = 'plan'`))
+	require.Equal(t, 2, b.count(t, `SELECT count(*) FROM river_job WHERE kind = 'fanout' AND args->>'of' = 'reply'`))
 }
 
 // learn inserted by collect_analytics is unique by the next learn period: many outcomes stored in one

@@ -39,6 +39,12 @@ type pick struct {
 }
 
 func (w *PlanWorker) Work(ctx context.Context, job *river.Job[jobs.PlanArgs]) error {
+	if ad, err := w.d.forAccount(ctx, job.Args.AccountID); err != nil || ad != w.d {
+		if err != nil {
+			return err
+		}
+		return (&PlanWorker{d: ad}).Work(ctx, job) // the account's settings
+	}
 	d, cfg := w.d, w.d.Config
 	log := d.Log.With(zap.Int64("job_id", job.ID), zap.Int64("account_id", job.Args.AccountID))
 	rng := d.Rand()

@@ -107,6 +107,12 @@ func (w *PostWorker) work(ctx context.Context, log *zap.Logger, job *river.Job[j
 	if d.Status != store.StatusQueued && d.Status != store.StatusPosting {
 		return nil // posted, finished, or waiting for a person: nothing to do
 	}
+	if ad, err := w.d.forAccount(ctx, d.AccountID); err != nil || ad != w.d {
+		if err != nil {
+			return err
+		}
+		return (&PostWorker{d: ad}).work(ctx, log, job) // posted with its own credentials, reconciled on its own timeline
+	}
 	now := w.d.Now()
 	if d.Status == store.StatusQueued {
 		if wait := d.ScheduledAt.Sub(now); wait > time.Second {

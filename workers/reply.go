@@ -38,6 +38,12 @@ type ReplyWorker struct {
 const mentionMaxAge = 24 * time.Hour
 
 func (w *ReplyWorker) Work(ctx context.Context, job *river.Job[jobs.ReplyArgs]) error {
+	if ad, err := w.d.forAccount(ctx, job.Args.AccountID); err != nil || ad != w.d {
+		if err != nil {
+			return err
+		}
+		return (&ReplyWorker{d: ad}).Work(ctx, job) // the account's settings and X client
+	}
 	d, cfg, st := w.d, w.d.Config, w.d.Store
 	log := d.Log.With(zap.Int64("job_id", job.ID), zap.Int64("account_id", job.Args.AccountID))
 	acct, err := st.GetAccount(ctx, st.Pool, job.Args.AccountID)

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"sort"
 	"strings"
 
@@ -216,7 +217,7 @@ func (a *accountsCmd) verifiedCredentials(ctx context.Context, fromEnv bool) (st
 	if err != nil {
 		return v, creds, nil, err
 	}
-	xc, err := accountXClient(a.e.cfg, creds)
+	xc, err := accountXClient(a.e.cfg, creds, a.m.xHTTPClient())
 	if err != nil {
 		return v, creds, nil, err
 	}
@@ -225,8 +226,8 @@ func (a *accountsCmd) verifiedCredentials(ctx context.Context, fromEnv bool) (st
 }
 
 // accountXClient is an X client at X_API_BASE_URL signing with one account's credentials.
-func accountXClient(cfg *config.Config, c store.Credentials) (*xapi.Client, error) {
-	xc, err := xapi.New(xapi.Config{BaseURL: cfg.XAPIBaseURL, CallTimeout: cfg.XCallTimeout, Bearer: c.BearerToken,
+func accountXClient(cfg *config.Config, c store.Credentials, hc *http.Client) (*xapi.Client, error) {
+	xc, err := xapi.New(xapi.Config{BaseURL: cfg.XAPIBaseURL, CallTimeout: cfg.XCallTimeout, Bearer: c.BearerToken, HTTPClient: hc,
 		Creds: xapi.OAuth1Creds{ConsumerKey: c.APIKey, ConsumerSecret: c.APISecret, AccessToken: c.AccessToken, AccessSecret: c.AccessTokenSecret}})
 	if err != nil {
 		return nil, fmt.Errorf("x client: %w", err)

@@ -47,9 +47,10 @@ func newSimUser(id int64, handle, tag string) simUser {
 // simulator that knows its access token, as X routes it to the token's user. calls counts requests per
 // access token.
 type multiX struct {
-	url   string
-	mu    sync.Mutex
-	calls map[string][]string // access token → "METHOD path"
+	url     string
+	handler http.Handler
+	mu      sync.Mutex
+	calls   map[string][]string // access token → "METHOD path"
 }
 
 func serveMultiX(t *testing.T, pool *pgxpool.Pool, users ...*simUser) *multiX {
@@ -64,7 +65,7 @@ func serveMultiX(t *testing.T, pool *pgxpool.Pool, users ...*simUser) *multiX {
 		byToken[u.at] = s
 	}
 	mx := &multiX{calls: map[string][]string{}}
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	mx.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		auth := r.Header.Get("Authorization")
 		for tok, s := range byToken {
 			if strings.Contains(auth, `oauth_token="`+tok+`"`) {
@@ -76,6 +77,13 @@ func serveMultiX(t *testing.T, pool *pgxpool.Pool, users ...*simUser) *multiX {
 			}
 		}
 		http.Error(w, `{"title":"Unauthorized","status":401}`, http.StatusUnauthorized)
+	})
+	// The handler is read per request, so a test may wrap it (to inject faults for one user).
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mx.mu.Lock()
+		h := mx.handler
+		mx.mu.Unlock()
+		h.ServeHTTP(w, r)
 	}))
 	t.Cleanup(ts.Close)
 	mx.url = ts.URL
@@ -217,7 +225,7 @@ func TestAccountsCommands(t *testing.T) {
 	require.Regexp(t, `^\d+ +- +- +active +- +env *$`, lines[1], "the environment's account")
 	require.Regexp(t, `^\d+ +@alpha_brand +1590000000000001001 +active +Europe/Berlin +stored +BUDGET_USD=0.5 CONTENT_TOPICS=go, postgres MAX_POSTS_PER_DAY=6$`, lines[2])
 	require.Regexp(t, `^\d+ +@beta_brand +1590000000000001002 +disabled +- +stored *$`, lines[3])
-	ids, err := st.ActiveAccountIDs(ctx, pool)
+	ids, err := st.ActiveAccountIDs(ctx, pool, true)
 	require.NoError(t, err)
 	def, err := st.DefaultAccount(ctx, pool)
 	require.NoError(t, err)

@@ -56,6 +56,7 @@ func startFleet(ctx context.Context, m *Main, e *env, pool *pgxpool.Pool) (*flee
 	if err != nil {
 		return nil, err
 	}
+	deps.Accounts = newAccountResolver(m, e, st, xc, f.backend)
 	ws := river.NewWorkers()
 	if err := workers.Register(ws, deps); err != nil {
 		return nil, err
