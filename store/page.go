@@ -58,18 +58,8 @@ type EngagementCell struct {
 	Engagements               int64
 }
 
-// PagePause is the stored posting switch (xbot pause / resume) that applies to the account.
-type PagePause struct {
-	FleetWide bool
-	Paused    bool
-	Reason    string
-	SetAt     time.Time
-}
-
 // StatusPage is what the status page shows of one account.
 type StatusPage struct {
-	// Pause is nil when no switch applies (POSTING_DISABLED decides) or the fleet has no switches table yet.
-	Pause           *PagePause
 	Stages          []StageCount
 	Outcomes        int64 // measured decisions
 	Learned         int64 // outcomes folded into the arms
@@ -100,7 +90,7 @@ type StatusPageQuery struct {
 func (s *Store) StatusPage(ctx context.Context, db DBTX, q StatusPageQuery) (*StatusPage, error) {
 	p := &StatusPage{}
 	for _, step := range []func(context.Context, DBTX, StatusPageQuery, *StatusPage) error{
-		pageStages, pageLearning, pageNewest, pageLateness, pageArms, pageEngagement, pagePause,
+		pageStages, pageLearning, pageNewest, pageLateness, pageArms, pageEngagement,
 	} {
 		if err := step(ctx, db, q, p); err != nil {
 			return nil, fmt.Errorf("status page of account %d: %w", q.AccountID, err)
@@ -227,31 +217,5 @@ func pageEngagement(ctx context.Context, db DBTX, q StatusPageQuery, p *StatusPa
 	if err != nil {
 		return fmt.Errorf("engagement per arms: %w", err)
 	}
-	return nil
-}
-
-// pagePause reads the posting switch that applies to the account: its own, else the fleet-wide one. A
-// database migrated before the switches existed has none.
-func pagePause(ctx context.Context, db DBTX, q StatusPageQuery, p *StatusPage) error {
-	var exists bool
-	if err := db.QueryRow(ctx, `SELECT to_regclass('posting_switches') IS NOT NULL`).Scan(&exists); err != nil {
-		return fmt.Errorf("posting switch: %w", err)
-	}
-	if !exists {
-		return nil
-	}
-	var sw PagePause
-	var account int64
-	err := db.QueryRow(ctx, `SELECT COALESCE(account_id, 0), paused, COALESCE(reason, ''), set_at FROM posting_switches
-		WHERE account_id = $1 OR account_id IS NULL ORDER BY account_id NULLS LAST LIMIT 1`, q.AccountID).
-		Scan(&account, &sw.Paused, &sw.Reason, &sw.SetAt)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("posting switch: %w", err)
-	}
-	sw.FleetWide = account == 0
-	p.Pause = &sw
 	return nil
 }

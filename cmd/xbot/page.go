@@ -153,7 +153,11 @@ func buildPage(ctx context.Context, e *env, pool *pgxpool.Pool) (*pageView, erro
 		return nil, err
 	}
 	v.Learning, v.Newest, v.Lateness, v.Statuses = p, p.Newest, p.Lateness, p.Stages
-	v.Posting, v.PostingStopped = postingState(e.cfg.PostingDisabled, p.Pause)
+	sw, err := st.EffectivePostingSwitch(ctx, pool, acct.ID)
+	if err != nil {
+		return nil, err
+	}
+	v.Posting, v.PostingStopped = postingState(e.cfg.PostingDisabled, sw)
 	v.Flow = flow(p)
 	lc, err := newLLM(e, st)
 	if err != nil {
@@ -175,10 +179,10 @@ func buildPage(ctx context.Context, e *env, pool *pgxpool.Pool) (*pageView, erro
 
 // postingState says whether posting runs: a stored switch (xbot pause / resume) overrides POSTING_DISABLED,
 // which is read from this process's environment.
-func postingState(disabled bool, sw *store.PagePause) (string, bool) {
+func postingState(disabled bool, sw *store.PostingSwitch) (string, bool) {
 	if sw != nil {
 		scope := "this account"
-		if sw.FleetWide {
+		if sw.AccountID == 0 {
 			scope = "every account"
 		}
 		state, cmd := "enabled", "xbot resume"

@@ -186,11 +186,11 @@ func TestStatusPageInWebFollowsAuth(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	b.env["RIVERUI_USER"], b.env["RIVERUI_PASSWORD"] = "ops", "page-pw-9"
-	// A fleet-wide pause (xbot pause) is stored in posting_switches; the table is the operator migration's
-	// (created here only where that migration is absent).
-	_, err := dbtest.Pool(t).Exec(context.Background(), `CREATE TABLE IF NOT EXISTS `+b.schema+`.posting_switches (
-		id bigserial PRIMARY KEY, account_id bigint, paused boolean NOT NULL, reason text, set_at timestamptz NOT NULL DEFAULT now());
-		INSERT INTO `+b.schema+`.posting_switches (account_id, paused, reason) VALUES (NULL, true, 'incident 42')`)
+	// A fleet-wide pause, as `xbot pause` stores it.
+	pool, err := store.Connect(context.Background(), b.env["DATABASE_URL"])
+	require.NoError(t, err)
+	defer pool.Close()
+	err = store.New(pool).SetPostingSwitch(context.Background(), pool, 0, true, "incident 42")
 	require.NoError(t, err)
 	_, base := b.start(t, "web", "--addr", "127.0.0.1:0")
 	code, _ := do(t, "GET", base+"/", nil, nil)
@@ -207,10 +207,10 @@ func TestStatusPageInWebFollowsAuth(t *testing.T) {
 func TestPostingState(t *testing.T) {
 	t.Parallel()
 	at := time.Date(2026, 12, 3, 8, 0, 0, 0, time.UTC)
-	s, stopped := postingState(false, &store.PagePause{FleetWide: true, Paused: true, Reason: "incident 42", SetAt: at})
+	s, stopped := postingState(false, &store.PostingSwitch{AccountID: 0, Paused: true, Reason: "incident 42", SetAt: at})
 	require.True(t, stopped)
 	require.Equal(t, "paused by xbot pause for every account since 2026-12-03 08:00:00 UTC: incident 42 (overrides POSTING_DISABLED)", s)
-	s, stopped = postingState(true, &store.PagePause{Paused: false, SetAt: at})
+	s, stopped = postingState(true, &store.PostingSwitch{AccountID: 1, Paused: false, SetAt: at})
 	require.False(t, stopped)
 	require.Contains(t, s, "enabled by xbot resume for this account")
 	s, stopped = postingState(true, nil)
