@@ -54,7 +54,7 @@ func TestTwoAccountsPostIsolated(t *testing.T) {
 	code, out := runCLI(env, brand.lines(), "accounts", "add", "--handle", "brand_two")
 	require.Equal(t, 0, code, out)
 	outputs.WriteString(out)
-	code, out = runCLI(env, "", "accounts", "set", "brand_two", "topics=postgres tuning", "budget_usd=0.25")
+	code, out = runCLI(env, "", "accounts", "set", "brand_two", "topics=postgres tuning")
 	require.Equal(t, 0, code, out)
 	outputs.WriteString(out)
 

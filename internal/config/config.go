@@ -143,10 +143,6 @@ type Config struct {
 	MetricsToken    string // empty: /metrics and /api/metrics are open
 	RequireApproval bool
 	OTLPEndpoint    string // OTEL_EXPORTER_OTLP_ENDPOINT; empty: no OTLP export
-
-	// AccountBudgetUSD is one account's share of the daily LLM budget (its budget_usd setting); 0: no share
-	// of its own, only the global cap binds. Never set from the environment.
-	AccountBudgetUSD float64
 }
 
 // Error is a configuration error: one bad variable and what is allowed.
