@@ -62,12 +62,14 @@ func TestDevLoopOnStatusPage(t *testing.T) {
 	t.Cleanup(pool.Close)
 	var posted, outcomes, runs int64
 	counts := func() bool {
+		var moved int64
 		err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM posted_decisions), (SELECT count(*) FROM outcomes),
-			(SELECT count(*) FROM learning_runs)`).Scan(&posted, &outcomes, &runs)
+			(SELECT count(*) FROM learning_runs), (SELECT count(*) FROM bandit_arms WHERE abs(ln(lift)) > 0.05)`).
+			Scan(&posted, &outcomes, &runs, &moved)
 		require.NoError(t, err)
-		return posted >= 5 && outcomes >= 5 && runs >= 1
+		return posted >= 5 && outcomes >= 5 && runs >= 1 && moved >= 1
 	}
-	waitFor(t, "posts, outcomes and a learning run", 3*time.Minute, counts, dev.out.String)
+	waitFor(t, "posts, outcomes and a learning run that moved an arm", 3*time.Minute, counts, dev.out.String)
 
 	code, body := get(t, base+"/")
 	require.Equal(t, 200, code, body)
