@@ -388,4 +388,3 @@ func checkSecretKey(ctx context.Context, e *env, st *store.Store) error {
 	}
 	return nil
 }
-

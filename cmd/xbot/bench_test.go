@@ -342,7 +342,7 @@ func benchMemory(b *testing.B) {
 	bin := buildXbot(b)
 	pool, schema := dbtest.Schema(b)
 	dbURL := dbtest.SchemaURL(b, schema)
-	simURL := startSim(b, bin, dbURL)
+	simURL := startSim(b, bin, dbURL, 0)
 	fake := llmtest.NewServer(b, llmtest.Options{APIKey: benchLLMKey, Varied: true})
 	w := startXbot(b, bin, pipelineProcEnv(dbURL, simURL, fake.URL, "WORKER_CONCURRENCY=100", "POST_CONCURRENCY=100"), "worker")
 	acct := defaultAccount(b, pool)

@@ -235,15 +235,42 @@ func fleetEnv(dbURL, simURL string, extra ...string) []string {
 		"X_API_KEY=" + xsim.DefaultConsumerKey, "X_API_SECRET=" + xsim.DefaultConsumerSecret,
 		"X_ACCESS_TOKEN=" + xsim.DefaultAccessToken, "X_ACCESS_TOKEN_SECRET=" + xsim.DefaultAccessTokenSecret,
 		"PLAN_INTERVAL=2h", "REPLY_INTERVAL=2h", "MIN_POST_SPACING=0s", "MAX_POSTS_PER_DAY=1000", "PLAN_WINDOW=0s",
-		"LOG_FORMAT=json", "LOG_LEVEL=warn", "PORT=0"}
+		"LOG_FORMAT=json", "LOG_LEVEL=warn", "PORT=0", "XBOT_SECRET_KEY=" + fleetSecretKey}
 	return append(env, extra...)
 }
 
-// startSim starts `xbot sim` on a free port with posting limits out of the way and waits until it serves.
-func startSim(tb testing.TB, bin, dbURL string) string {
+// fleetSecretKey is the fleet's XBOT_SECRET_KEY: added accounts' credentials are sealed with it.
+const fleetSecretKey = "ZmxlZXQtdGVzdC1rZXktMzItYnl0ZXMtbG9uZy0wMDE="
+
+// addSimAccounts adds n accounts to the fleet with `xbot accounts add`, each one of the users `xbot sim
+// --accounts` serves (xsim.NumberedAccount 1..n, verified on the simulator), and returns their ids.
+func addSimAccounts(tb testing.TB, pool *pgxpool.Pool, env []string, n int) []int64 {
+	tb.Helper()
+	vars := map[string]string{}
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		vars[k] = v
+	}
+	ids := make([]int64, n)
+	for i := range ids {
+		a := xsim.NumberedAccount(i + 1)
+		creds := fmt.Sprintf("X_API_KEY=%s\nX_API_SECRET=%s\nX_ACCESS_TOKEN=%s\nX_ACCESS_TOKEN_SECRET=%s\n",
+			xsim.DefaultConsumerKey, xsim.DefaultConsumerSecret, a.AccessToken, a.AccessTokenSecret)
+		code, out := runCLI(vars, creds, "accounts", "add", "--handle", a.Username)
+		require.Equal(tb, 0, code, out)
+		require.NoError(tb, pool.QueryRow(context.Background(), `SELECT id FROM accounts WHERE x_user_id = $1`,
+			strconv.FormatInt(a.UserID, 10)).Scan(&ids[i]))
+	}
+	return ids
+}
+
+// startSim starts `xbot sim` on a free port with posting limits out of the way, serving the environment's
+// user and `accounts` more (xsim.NumberedAccount), and waits until it serves.
+func startSim(tb testing.TB, bin, dbURL string, accounts int) string {
 	tb.Helper()
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(tb))
-	startXbot(tb, bin, fleetEnv(dbURL, ""), "sim", "--addr", addr, "--posts-per-15min", "1000000", "--posts-per-day", "1000000")
+	startXbot(tb, bin, fleetEnv(dbURL, ""), "sim", "--addr", addr, "--posts-per-15min", "1000000", "--posts-per-day", "1000000",
+		"--accounts", strconv.Itoa(accounts))
 	url := "http://" + addr
 	waitUntil(tb, time.Minute, "simulator serving", func() (bool, error) {
 		resp, err := http.Get(url + "/_sim/state")
@@ -290,7 +317,7 @@ func failoverRun(tb testing.TB, bin string, n int, span time.Duration, extraEnv 
 	tb.Helper()
 	pool, schema := dbtest.Schema(tb)
 	dbURL := dbtest.SchemaURL(tb, schema)
-	simURL := startSim(tb, bin, dbURL)
+	simURL := startSim(tb, bin, dbURL, 0)
 	env := fleetEnv(dbURL, simURL, extraEnv...)
 	var procs []*xproc
 	for range 3 {

@@ -141,7 +141,7 @@ func scaleRun(tb testing.TB, bin string, replicas int, addr string, posts int, s
 	tb.Helper()
 	ctx := context.Background()
 	pool, name := freshDatabase(tb)
-	simURL := startSim(tb, bin, databaseURL(tb, name, ""))
+	simURL := startSim(tb, bin, databaseURL(tb, name, ""), accounts)
 	fake := llmtestServer(tb)
 	env := pipelineProcEnv(databaseURL(tb, name, addr), simURL, fake, append([]string{"POSTS_PER_PLAN=10"}, extraEnv...)...)
 	if addr != "" {
@@ -154,21 +154,16 @@ func scaleRun(tb testing.TB, bin string, replicas int, addr string, posts int, s
 	waitLeader(tb, pool, time.Minute)
 
 	r := scaleResult{pool: pool}
-	// The due posts belong to an account of their own: the periodic plan that runs on start fills the
-	// default account's day, and MAX_POSTS_PER_DAY holds at send time.
-	var dueAcct int64
-	require.NoError(tb, pool.QueryRow(ctx, `INSERT INTO accounts (handle) VALUES ('due') RETURNING id`).Scan(&dueAcct))
-	ids := queueDue(tb, pool, dueAcct, "real", posts, time.Now().Add(3*time.Second), span)
+	// The due posts belong to an account of their own (the simulator's @xbot_sim_1, added with its own
+	// credentials): the periodic plan that runs on start fills the default account's day, and
+	// MAX_POSTS_PER_DAY holds at send time. The other added accounts take the plans below.
+	added := addSimAccounts(tb, pool, env, accounts)
+	ids := queueDue(tb, pool, added[0], "real", posts, time.Now().Add(3*time.Second), span)
 	waitPosted(tb, pool, ids, span+5*time.Minute)
 	r.late = measureLateness(tb, pool, ids)
 
 	// Plans of one account are serialised by its schedule; several accounts keep the fleet busy.
-	accts := []int64{acct}
-	for i := 1; i < accounts; i++ {
-		var id int64
-		require.NoError(tb, pool.QueryRow(ctx, `INSERT INTO accounts (handle) VALUES ($1) RETURNING id`, fmt.Sprintf("scale%d", i)).Scan(&id))
-		accts = append(accts, id)
-	}
+	accts := append([]int64{acct}, added[1:]...)
 	var before int
 	require.NoError(tb, pool.QueryRow(ctx, `SELECT count(*) FROM outcomes WHERE learned_at IS NOT NULL`).Scan(&before))
 	start := time.Now()

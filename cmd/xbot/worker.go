@@ -66,6 +66,7 @@ type simOpts struct {
 	postsPer15Min int
 	postsPerDay   int
 	noDuplicates  bool
+	accounts      int
 }
 
 func cmdSim() *command {
@@ -79,6 +80,7 @@ func cmdSim() *command {
 			fs.IntVar(&o.postsPer15Min, "posts-per-15min", 0, "per-user posting limit per 15 minutes (0: X's 100)")
 			fs.IntVar(&o.postsPerDay, "posts-per-day", 0, "per-user posting limit per 24 hours (0: the simulator's default)")
 			fs.BoolVar(&o.noDuplicates, "no-duplicate-check", false, "accept identical text instead of X's 403 duplicate refusal (a double post shows as two posts)")
+			fs.IntVar(&o.accounts, "accounts", 0, "also serve this many users of the same app, @xbot_sim_1..N, with known test tokens (for xbot accounts add)")
 			return o
 		},
 		run: func(ctx context.Context, m *Main, e *env, opts any, _ []string) error {
@@ -92,10 +94,16 @@ func cmdSim() *command {
 			if o.scale <= 0 {
 				return &ExitError{Code: 2, Msg: fmt.Sprintf("xbot sim: --time-scale=%g: a positive number", o.scale)}
 			}
+			if o.accounts < 0 || o.accounts > 10000 {
+				return &ExitError{Code: 2, Msg: fmt.Sprintf("xbot sim: --accounts=%d: 0 to 10000", o.accounts)}
+			}
 			simCfg := xsim.Config{
 				ConsumerKey: cfg.XAPIKey, ConsumerSecret: cfg.XAPISecret, AccessToken: cfg.XAccessToken,
 				AccessTokenSecret: cfg.XAccessTokenSecret, BearerToken: cfg.XBearerToken,
 				PostsPer15Min: o.postsPer15Min, PostsPerDay: o.postsPerDay, NoDuplicateCheck: o.noDuplicates,
+			}
+			for n := 1; n <= o.accounts; n++ {
+				simCfg.Accounts = append(simCfg.Accounts, xsim.NumberedAccount(n))
 			}
 			if o.scale != 1 {
 				simCfg.Clock = xsim.ScaledClock{Origin: time.Now(), Factor: o.scale}
@@ -108,7 +116,7 @@ func cmdSim() *command {
 			if err != nil {
 				return err
 			}
-			e.log.Info("simulator serving", zap.String("addr", ln.Addr().String()), zap.String("user", sim.Username()))
+			e.log.Info("simulator serving", zap.String("addr", ln.Addr().String()), zap.String("user", sim.Username()), zap.Int("more_accounts", o.accounts))
 			m.markReady(ln.Addr().String())
 			if err := sim.Serve(ctx, ln); err != nil {
 				return fmt.Errorf("simulator: %w", err)

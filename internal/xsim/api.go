@@ -19,6 +19,7 @@ import (
 type call struct {
 	r       *http.Request
 	auth    authKind
+	me      Account // the user the request acts as (the configured account unless signed by another)
 	now     time.Time
 	state   State
 	handles map[int64]string // reply authors' handles looked up for this request
@@ -75,7 +76,8 @@ func (s *Server) serve(ep endpoint, h handlerFunc) http.HandlerFunc {
 			s.internalError(w, ep.name, err)
 			return
 		}
-		c := &call{r: r, auth: s.authenticate(r), now: s.cfg.Clock.Now().Add(st.ClockOffset), state: st}
+		auth, me := s.authenticate(r)
+		c := &call{r: r, auth: auth, me: me, now: s.cfg.Clock.Now().Add(st.ClockOffset), state: st}
 		rl, err := s.requestWindow(ctx, ep, c, false)
 		if err != nil {
 			s.internalError(w, ep.name, err)
@@ -193,10 +195,13 @@ func (s *Server) serve(ep endpoint, h handlerFunc) http.HandlerFunc {
 // POST /2/tweets counts posts instead (postWindows).
 func (s *Server) requestWindow(ctx context.Context, ep endpoint, c *call, count bool) (rateHeaders, error) {
 	if ep.limit == 0 {
-		return s.postWindows(ctx, c.now, nil)
+		return s.postWindows(ctx, c.me.UserID, c.now, nil)
 	}
 	start := windowStart(c.now, 15*time.Minute)
-	bucket := ep.name
+	bucket := ep.name // X counts reads per user token: one bucket per user beside the configured one's
+	if c.auth == authUser && c.me.UserID != s.cfg.UserID {
+		bucket += ":" + idStr(c.me.UserID)
+	}
 	var n int
 	var err error
 	if count {
@@ -211,7 +216,7 @@ func (s *Server) requestWindow(ctx context.Context, ep endpoint, c *call, count 
 }
 
 // postWindows are POST /2/tweets's headers; res carries counts that CreatePost already took.
-func (s *Server) postWindows(ctx context.Context, now time.Time, res *CreateResult) (rateHeaders, error) {
+func (s *Server) postWindows(ctx context.Context, userID int64, now time.Time, res *CreateResult) (rateHeaders, error) {
 	w15 := windowStart(now, 15*time.Minute)
 	day := windowStart(now, 24*time.Hour)
 	var used15, usedDay, usedApp int
@@ -219,10 +224,10 @@ func (s *Server) postWindows(ctx context.Context, now time.Time, res *CreateResu
 		used15, usedDay, usedApp = res.UserWindowUsed, res.UserDayUsed, res.AppDayUsed
 	} else {
 		var err error
-		if used15, err = s.store.CountPosts(ctx, s.cfg.UserID, w15); err != nil {
+		if used15, err = s.store.CountPosts(ctx, userID, w15); err != nil {
 			return rateHeaders{}, fmt.Errorf("count posts: %w", err)
 		}
-		if usedDay, err = s.store.CountPosts(ctx, s.cfg.UserID, day); err != nil {
+		if usedDay, err = s.store.CountPosts(ctx, userID, day); err != nil {
 			return rateHeaders{}, fmt.Errorf("count posts: %w", err)
 		}
 		if usedApp, err = s.store.CountPosts(ctx, 0, day); err != nil {
@@ -385,7 +390,7 @@ func parseFields(c *call) (fields, *reply) {
 var ownerOnly = []string{"non_public_metrics", "organic_metrics", "promoted_metrics"}
 
 func (s *Server) canSeeOwnerFields(c *call, p Post) bool {
-	return c.auth == authUser && p.AuthorID == s.cfg.UserID
+	return c.auth == authUser && p.AuthorID == c.me.UserID
 }
 
 func idStr(id int64) string { return strconv.FormatInt(id, 10) }
@@ -660,9 +665,9 @@ func (s *Server) usersMe(ctx context.Context, c *call) (reply, *rateHeaders, err
 	if rp != nil {
 		return *rp, nil, nil
 	}
-	u, err := s.store.User(ctx, s.cfg.UserID)
+	u, err := s.store.User(ctx, c.me.UserID)
 	if err != nil {
-		return reply{}, nil, fmt.Errorf("load our user: %w", err)
+		return reply{}, nil, fmt.Errorf("load user %d: %w", c.me.UserID, err)
 	}
 	ru, err := s.renderUser(ctx, u, f.user)
 	if err != nil {

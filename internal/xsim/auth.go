@@ -23,42 +23,51 @@ const (
 )
 
 // authenticate checks the Authorization header: a valid OAuth 1.0a signature with the configured
-// consumer and token, or the configured bearer token. Anything else is authNone.
-func (s *Server) authenticate(r *http.Request) authKind {
+// consumer and one of the served users' tokens (that user is returned), or the configured bearer token.
+// Anything else is authNone.
+func (s *Server) authenticate(r *http.Request) (authKind, Account) {
 	h := r.Header.Get("Authorization")
 	switch {
 	case strings.HasPrefix(h, "OAuth "):
-		if s.verifyOAuth1(r, strings.TrimPrefix(h, "OAuth ")) {
-			return authUser
+		if me, ok := s.verifyOAuth1(r, strings.TrimPrefix(h, "OAuth ")); ok {
+			return authUser, me
 		}
 	case strings.HasPrefix(h, "Bearer "):
 		tok := strings.TrimPrefix(h, "Bearer ")
 		if s.cfg.BearerToken != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(s.cfg.BearerToken)) == 1 {
-			return authBearer
+			return authBearer, s.primary()
 		}
 	}
-	return authNone
+	return authNone, s.primary()
 }
 
-// verifyOAuth1 rebuilds the signature base string of RFC 5849 section 3.4.1 and compares HMAC-SHA1.
-func (s *Server) verifyOAuth1(r *http.Request, header string) bool {
+// primary is the configured account (Config.UserID and its token).
+func (s *Server) primary() Account { return s.byToken[s.cfg.AccessToken] }
+
+// verifyOAuth1 rebuilds the signature base string of RFC 5849 section 3.4.1 and compares HMAC-SHA1,
+// signed with the consumer secret and the secret of the user whose token the header names.
+func (s *Server) verifyOAuth1(r *http.Request, header string) (Account, bool) {
 	oauth := map[string]string{}
 	for _, part := range strings.Split(header, ",") {
 		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
 		if !ok {
-			return false
+			return Account{}, false
 		}
 		k, err1 := url.PathUnescape(k)
 		v, err2 := url.PathUnescape(strings.Trim(v, `"`))
 		if err1 != nil || err2 != nil {
-			return false
+			return Account{}, false
 		}
 		oauth[k] = v
 	}
 	sig := oauth["oauth_signature"]
 	if sig == "" || oauth["oauth_signature_method"] != "HMAC-SHA1" ||
-		!constEq(oauth["oauth_consumer_key"], s.cfg.ConsumerKey) || !constEq(oauth["oauth_token"], s.cfg.AccessToken) {
-		return false
+		!constEq(oauth["oauth_consumer_key"], s.cfg.ConsumerKey) {
+		return Account{}, false
+	}
+	me, ok := s.byToken[oauth["oauth_token"]]
+	if !ok {
+		return Account{}, false
 	}
 	// Parameters: query, form body, and the oauth ones except the signature and realm.
 	var pairs [][2]string
@@ -70,12 +79,12 @@ func (s *Server) verifyOAuth1(r *http.Request, header string) bool {
 	if r.Body != nil && r.Header.Get("Content-Type") == "application/x-www-form-urlencoded" {
 		b, err := io.ReadAll(r.Body)
 		if err != nil {
-			return false
+			return Account{}, false
 		}
 		r.Body = io.NopCloser(bytes.NewReader(b))
 		form, err := url.ParseQuery(string(b))
 		if err != nil {
-			return false
+			return Account{}, false
 		}
 		for k, vs := range form {
 			for _, v := range vs {
@@ -104,11 +113,11 @@ func (s *Server) verifyOAuth1(r *http.Request, header string) bool {
 	}
 	base := strings.ToUpper(r.Method) + "&" + percentEncode(scheme+"://"+host+r.URL.EscapedPath()) + "&" +
 		percentEncode(strings.Join(enc, "&"))
-	mac := hmac.New(sha1.New, []byte(percentEncode(s.cfg.ConsumerSecret)+"&"+percentEncode(s.cfg.AccessTokenSecret)))
+	mac := hmac.New(sha1.New, []byte(percentEncode(s.cfg.ConsumerSecret)+"&"+percentEncode(me.AccessTokenSecret)))
 	mac.Write([]byte(base))
 	want := mac.Sum(nil)
 	got, err := base64.StdEncoding.DecodeString(sig)
-	return err == nil && hmac.Equal(got, want)
+	return me, err == nil && hmac.Equal(got, want)
 }
 
 func constEq(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }

@@ -40,7 +40,7 @@ type createReply struct {
 const maxWeightedLength = 280
 
 func (s *Server) createPost(ctx context.Context, c *call) (reply, *rateHeaders, error) {
-	headers, err := s.postWindows(ctx, c.now, nil)
+	headers, err := s.postWindows(ctx, c.me.UserID, c.now, nil)
 	if err != nil {
 		return reply{}, nil, err
 	}
@@ -61,9 +61,9 @@ func (s *Server) createPost(ctx context.Context, c *call) (reply, *rateHeaders, 
 	if weightedLength(text) > maxWeightedLength {
 		return invalidRequest("text", "", "Your Tweet text is too long."), &headers, nil
 	}
-	author, err := s.store.User(ctx, s.cfg.UserID)
+	author, err := s.store.User(ctx, c.me.UserID)
 	if err != nil {
-		return reply{}, nil, fmt.Errorf("load our user: %w", err)
+		return reply{}, nil, fmt.Errorf("load user %d: %w", c.me.UserID, err)
 	}
 	p := Post{AuthorID: author.ID, Text: text, TextNorm: normalizeText(text), Mentions: mentionsIn(text), CreatedAt: c.now}
 	if body.Reply != nil {
@@ -78,7 +78,7 @@ func (s *Server) createPost(ctx context.Context, c *call) (reply, *rateHeaders, 
 		if err != nil {
 			return reply{}, nil, fmt.Errorf("load reply target %d: %w", targetID, err)
 		}
-		if !s.mayReplyTo(target) {
+		if !mayReplyTo(c.me, target) {
 			return blank(403, "Forbidden", "You can only reply to or quote posts where you are mentioned or are the author."), &headers, nil
 		}
 		p.InReplyToPostID, p.InReplyToUserID, p.ConversationID = target.ID, target.AuthorID, target.ConversationID
@@ -96,7 +96,7 @@ func (s *Server) createPost(ctx context.Context, c *call) (reply, *rateHeaders, 
 	if err != nil {
 		return reply{}, nil, fmt.Errorf("create post: %w", err)
 	}
-	if headers, err = s.postWindows(ctx, c.now, &res); err != nil {
+	if headers, err = s.postWindows(ctx, c.me.UserID, c.now, &res); err != nil {
 		return reply{}, nil, err
 	}
 	switch {
@@ -120,12 +120,12 @@ func (s *Server) duplicateSince(now time.Time) time.Time {
 	return now.Add(-s.cfg.DuplicateWindow)
 }
 
-// mayReplyTo is X's rule for automated replies: the target is ours or mentions us.
-func (s *Server) mayReplyTo(target Post) bool {
-	if target.AuthorID == s.cfg.UserID {
+// mayReplyTo is X's rule for automated replies: the target is the user's own or mentions the user.
+func mayReplyTo(user Account, target Post) bool {
+	if target.AuthorID == user.UserID {
 		return true
 	}
-	me := strings.ToLower(s.cfg.Username)
+	me := strings.ToLower(user.Username)
 	for _, m := range target.Mentions {
 		if m == me {
 			return true
@@ -173,7 +173,7 @@ func (s *Server) deletePost(ctx context.Context, c *call) (reply, *rateHeaders, 
 	if err != nil {
 		return reply{}, nil, fmt.Errorf("load post %d: %w", id, err)
 	}
-	if p.AuthorID != s.cfg.UserID {
+	if p.AuthorID != c.me.UserID {
 		body := notAuthorizedProblem("id", raw)
 		body["detail"] = "You are not allowed to delete a Tweet that is not yours."
 		body["status"] = 403

@@ -99,7 +99,7 @@ func forbiddenFault(kind FaultKind) reply {
 
 // errors200 is a read's 200 with errors[] and no data: X could not show the posts asked for.
 func (s *Server) errors200(c *call) reply {
-	id := cmp.Or(c.r.PathValue("id"), idStr(s.cfg.UserID))
+	id := cmp.Or(c.r.PathValue("id"), idStr(c.me.UserID))
 	return okJSON(200, map[string]any{"errors": []any{map[string]any{
 		"value": id, "detail": fmt.Sprintf("Sorry, you are not authorized to see the User with id: [%s].", id),
 		"title": "Authorization Error", "resource_type": "user", "parameter": "id", "resource_id": id,

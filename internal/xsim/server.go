@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -34,6 +35,11 @@ type Config struct {
 	Name      string // display name ("xbot (simulated)")
 	Followers int    // our followers: the audience model's base reach (5000)
 
+	// Accounts are more users of the same app (ConsumerKey) the simulator serves, each with its own access
+	// token: a request signed with one acts as that user (its posts, timeline, limits), as on X, where
+	// rate limits are per user token. NumberedAccount gives deterministic ones.
+	Accounts []Account
+
 	Seed        int64   // seed of a new world; an existing one keeps its stored seed (1)
 	DefaultRate float64 // engagement rate when no hidden rate matches, for a new world (0.02)
 
@@ -58,10 +64,11 @@ type Config struct {
 // Server is the simulated X API. It is an http.Handler and safe for concurrent use; any number of
 // Servers on one database act as one X.
 type Server struct {
-	cfg   Config
-	store Store
-	mux   *http.ServeMux
-	log   *zap.Logger
+	cfg     Config
+	byToken map[string]Account // every user the simulator signs in, by access token
+	store   Store
+	mux     *http.ServeMux
+	log     *zap.Logger
 }
 
 // NewServer validates cfg, creates the world's state row and users when missing, and returns the
@@ -105,7 +112,23 @@ func NewServer(ctx context.Context, cfg Config, st Store) (*Server, error) {
 	case cfg.DuplicateWindow < 0 || cfg.HangFor < 0:
 		return nil, errors.New("xsim: durations must not be negative")
 	}
-	s := &Server{cfg: cfg, store: st, log: cfg.Logger}
+	main := Account{UserID: cfg.UserID, Username: cfg.Username, AccessToken: cfg.AccessToken, AccessTokenSecret: cfg.AccessTokenSecret}
+	byToken := map[string]Account{main.AccessToken: main}
+	ids, names := map[int64]bool{main.UserID: true}, map[string]bool{strings.ToLower(main.Username): true}
+	for _, a := range cfg.Accounts {
+		switch {
+		case a.UserID <= 0:
+			return nil, fmt.Errorf("xsim: account user id %d must be positive", a.UserID)
+		case !handleRE.MatchString(a.Username):
+			return nil, fmt.Errorf("xsim: account username %q is not an X handle", a.Username)
+		case a.AccessToken == "" || a.AccessTokenSecret == "":
+			return nil, fmt.Errorf("xsim: account @%s needs an access token and secret", a.Username)
+		case ids[a.UserID] || names[strings.ToLower(a.Username)] || byToken[a.AccessToken].UserID != 0:
+			return nil, fmt.Errorf("xsim: account @%s repeats another user's id, handle or token", a.Username)
+		}
+		byToken[a.AccessToken], ids[a.UserID], names[strings.ToLower(a.Username)] = a, true, true
+	}
+	s := &Server{cfg: cfg, store: st, log: cfg.Logger, byToken: byToken}
 	if _, err := st.EnsureState(ctx, State{Seed: cfg.Seed, DefaultRate: cfg.DefaultRate}); err != nil {
 		return nil, fmt.Errorf("xsim: ensure state: %w", err)
 	}
@@ -118,6 +141,13 @@ func NewServer(ctx context.Context, cfg Config, st Store) (*Server, error) {
 		ListedCount: 3, CreatedAt: now.AddDate(-2, 0, 0).UTC().Truncate(time.Second)}); err != nil {
 		return nil, fmt.Errorf("xsim: create our user: %w", err)
 	}
+	for _, a := range cfg.Accounts {
+		if err := st.UpsertUser(ctx, User{ID: a.UserID, Username: a.Username, Name: a.Username + " (simulated)",
+			Description: "Simulated account for xbot.", FollowersCount: cfg.Followers, FollowingCount: 120,
+			ListedCount: 3, CreatedAt: now.AddDate(-2, 0, 0).UTC().Truncate(time.Second)}); err != nil {
+			return nil, fmt.Errorf("xsim: create user @%s: %w", a.Username, err)
+		}
+	}
 	for _, u := range seededUsers(now) {
 		if err := st.UpsertUser(ctx, u); err != nil {
 			return nil, fmt.Errorf("xsim: create seeded user %s: %w", u.Username, err)
@@ -125,6 +155,20 @@ func NewServer(ctx context.Context, cfg Config, st Store) (*Server, error) {
 	}
 	s.routes()
 	return s, nil
+}
+
+// Account is one X user of the app: its id and handle, and the access token its requests are signed with.
+type Account struct {
+	UserID                         int64
+	Username                       string
+	AccessToken, AccessTokenSecret string
+}
+
+// NumberedAccount is the n-th (n >= 1) extra account `xbot sim --accounts` serves: deterministic id, handle
+// (xbot_sim_<n>) and token, so a fleet's accounts can be added with credentials known in advance.
+func NumberedAccount(n int) Account {
+	return Account{UserID: DefaultUserID + int64(n), Username: fmt.Sprintf("%s_%d", DefaultUsername, n),
+		AccessToken: fmt.Sprintf("%s-%d", DefaultAccessToken, n), AccessTokenSecret: fmt.Sprintf("%s-%d", DefaultAccessTokenSecret, n)}
 }
 
 // UserID is our account's id.

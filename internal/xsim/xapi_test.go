@@ -10,8 +10,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/xbot/xbot/internal/dbtest"
 	"github.com/xbot/xbot/internal/xapi"
 	"github.com/xbot/xbot/internal/xsim"
+	"github.com/xbot/xbot/store"
 )
 
 // client is xbot's real X client pointed at the simulator, every exchange checked against the spec.
@@ -262,5 +264,91 @@ func TestThroughClientBrokenAnswers(t *testing.T) {
 		add(xsim.Fault{Endpoint: xsim.EndpointCreatePost, Kind: kind, Count: 1})
 		_, err = c.CreatePost(ctx, "refused "+string(kind), "")
 		require.ErrorIs(t, err, want, kind)
+	}
+}
+
+// More users of the same app: each access token acts as its own user (identity, posts, owner metrics,
+// deletes, rate-limit buckets), an unknown token or a token signed with another user's secret is refused.
+func TestThroughClientSeveralAccounts(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	one, two := xsim.NumberedAccount(1), xsim.NumberedAccount(2)
+	cfg.Accounts = []xsim.Account{one, two}
+	b := setup(t, cfg, nil)
+	ctx := context.Background()
+	as := func(a xsim.Account) *xapi.Client {
+		return b.client(t, xapi.OAuth1Creds{ConsumerKey: cfg.ConsumerKey, ConsumerSecret: cfg.ConsumerSecret,
+			AccessToken: a.AccessToken, AccessSecret: a.AccessTokenSecret}, 5*time.Second)
+	}
+	main, c1, c2 := b.client(t, b.creds(), 5*time.Second), as(one), as(two)
+
+	me1, err := c1.Me(ctx)
+	require.NoError(t, err)
+	require.Equal(t, strconv.FormatInt(one.UserID, 10), me1.ID)
+	require.Equal(t, "xbot_sim_1", me1.Username)
+	me0, err := main.Me(ctx)
+	require.NoError(t, err)
+	require.Equal(t, strconv.FormatInt(xsim.DefaultUserID, 10), me0.ID)
+
+	p1, err := c1.CreatePost(ctx, "Posted by the first extra account.", "")
+	require.NoError(t, err)
+	// Identical text from another user is not a duplicate: X refuses duplicates per user.
+	_, err = c2.CreatePost(ctx, "Posted by the first extra account.", "")
+	require.NoError(t, err)
+	b.advance(t, time.Hour)
+	on1, err := c1.UserPosts(ctx, me1.ID, xapi.TimelineQuery{StartTime: t0.Add(-time.Minute), MaxResults: 5})
+	require.NoError(t, err)
+	require.Len(t, on1, 1)
+	require.Equal(t, p1.ID, on1[0].ID)
+	on0, err := main.UserPosts(ctx, me0.ID, xapi.TimelineQuery{StartTime: t0.Add(-time.Minute), MaxResults: 5})
+	require.NoError(t, err)
+	require.Empty(t, on0)
+
+	// The author sees its post's owner-only metrics; another user of the app is refused them, as X does,
+	// and may not delete the post.
+	own, err := c1.GetPost(ctx, p1.ID)
+	require.NoError(t, err)
+	require.Equal(t, "non_public", own.Metrics.ImpressionsFrom)
+	_, err = c2.GetPost(ctx, p1.ID)
+	require.ErrorContains(t, err, "not authorized to access 'non_public_metrics'")
+	require.Error(t, c2.DeletePost(ctx, p1.ID))
+	require.NoError(t, c1.DeletePost(ctx, p1.ID))
+
+	// Reads are counted per user token: the first account's reads leave the second's window whole.
+	u1 := signedClient(cfg.ConsumerKey, cfg.ConsumerSecret, one.AccessToken, one.AccessTokenSecret, http.DefaultTransport)
+	u2 := signedClient(cfg.ConsumerKey, cfg.ConsumerSecret, two.AccessToken, two.AccessTokenSecret, http.DefaultTransport)
+	left := func(c *http.Client) int {
+		r := do(t, c, "GET", b.url("/2/users/me"), nil)
+		require.Equal(t, 200, r.status)
+		n, err := strconv.Atoi(r.header.Get("x-rate-limit-remaining"))
+		require.NoError(t, err)
+		return n
+	}
+	first := left(u1)
+	require.Equal(t, first-1, left(u1))
+	require.Equal(t, first-2, left(u1))
+	require.Equal(t, first, left(u2), "the second account's window is its own")
+
+	// A token the simulator does not serve, or a served token signed with another user's secret: 401.
+	for _, c := range []*http.Client{
+		signedClient(cfg.ConsumerKey, cfg.ConsumerSecret, "at-unknown", one.AccessTokenSecret, http.DefaultTransport),
+		signedClient(cfg.ConsumerKey, cfg.ConsumerSecret, one.AccessToken, two.AccessTokenSecret, http.DefaultTransport),
+	} {
+		require.Equal(t, 401, do(t, c, "GET", b.url("/2/users/me"), nil).status)
+	}
+}
+
+func TestNewServerRefusesRepeatedAccounts(t *testing.T) {
+	t.Parallel()
+	pool, _ := dbtest.Schema(t)
+	for _, accts := range [][]xsim.Account{
+		{xsim.NumberedAccount(1), xsim.NumberedAccount(1)},
+		{{UserID: xsim.DefaultUserID, Username: "someone_else", AccessToken: "a", AccessTokenSecret: "b"}},
+		{{UserID: 7, Username: "no secret", AccessToken: "a"}},
+	} {
+		cfg := testConfig()
+		cfg.Accounts = accts
+		_, err := xsim.NewServer(context.Background(), cfg, store.NewXSim(pool))
+		require.Error(t, err)
 	}
 }
