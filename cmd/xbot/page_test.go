@@ -51,6 +51,8 @@ func TestDevLoopOnStatusPage(t *testing.T) {
 	// 1800: one simulated hour every 2 s, so the first learning run comes within seconds of the first posts.
 	env := map[string]string{"DATABASE_URL": dbtest.SchemaURL(t, schema), "PORT": "0", "DEV_SPEED": "1800"}
 	dev := runProcess(t, env, "dev")
+	// No --addr: dev serves this machine only.
+	require.Regexp(t, `^127\.0\.0\.1:[1-9][0-9]*$`, dev.m.Addr())
 	base := "http://" + dev.m.Addr()
 	// The start line is logged once the server is ready, by another goroutine: wait for it.
 	waitFor(t, "the dev start line", 30*time.Second, func() bool {

@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -138,4 +141,22 @@ func TestWebLockedRiverUIAndMetricsToken(t *testing.T) {
 	for _, secret := range []string{"correct-horse-pw", "scrape-token-1"} {
 		require.NotContains(t, b.stdout.String()+b.stderr.String(), secret)
 	}
+}
+
+// A client that never finishes its request headers (slowloris) is cut off by the server's header timeout
+// (5 s), long before its own 12 s deadline; without that timeout the connection would stay open until the
+// 15 s read timeout, and this read would hit the client's deadline instead of the server's close.
+func TestWebDropsSlowHeaders(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	m, _ := b.start(t, "web", "--addr", "127.0.0.1:0")
+	conn, err := net.Dial("tcp", m.Addr())
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+	require.NoError(t, err)
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(12*time.Second)))
+	_, err = io.ReadAll(conn)
+	var ne net.Error
+	require.False(t, errors.As(err, &ne) && ne.Timeout(), "the server kept a half-sent request open: %v", err)
 }
