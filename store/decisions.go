@@ -102,32 +102,72 @@ func scanDecision(row pgx.Row) (*Decision, error) {
 
 // InsertDecision stores a new decision. ContentHash is filled in when empty.
 func (s *Store) InsertDecision(ctx context.Context, db DBTX, d *Decision) error {
+	args, err := s.decisionInsertArgs(d)
+	if err != nil {
+		return err
+	}
+	if err := db.QueryRow(ctx, insertDecisionSQL, args...).Scan(&d.CreatedAt); err != nil {
+		return fmt.Errorf("insert decision %s: %w", d.DecisionID, err)
+	}
+	d.UpdatedAt = d.CreatedAt
+	return nil
+}
+
+// InsertDecisions stores new decisions like InsertDecision, sent together in one round trip (db must be
+// able to send a batch: a transaction, a connection or the pool).
+func (s *Store) InsertDecisions(ctx context.Context, db DBTX, ds []*Decision) error {
+	bdb, ok := db.(batchSender)
+	if !ok {
+		return fmt.Errorf("insert %d decisions: %T cannot send a batch", len(ds), db)
+	}
+	b := &pgx.Batch{}
+	for _, d := range ds {
+		args, err := s.decisionInsertArgs(d)
+		if err != nil {
+			return err
+		}
+		b.Queue(insertDecisionSQL, args...).QueryRow(func(row pgx.Row) error {
+			if err := row.Scan(&d.CreatedAt); err != nil {
+				return fmt.Errorf("insert decision %s: %w", d.DecisionID, err)
+			}
+			d.UpdatedAt = d.CreatedAt
+			return nil
+		})
+	}
+	if err := bdb.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("insert %d decisions: %w", len(ds), err)
+	}
+	return nil
+}
+
+// batchSender is what sends a pgx.Batch: a transaction, a connection or the pool.
+type batchSender interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
+const insertDecisionSQL = `
+	INSERT INTO content_metadata (decision_id, account_id, decision_type, content, content_hash, generation_source,
+		status, scheduled_at, topic, format, hook, hour_bucket, arm_propensities, quality_score, llm_request_id,
+		target_tweet_id, target_username, skip_reason, created_at, updated_at)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULLIF($9, ''), NULLIF($10, ''), NULLIF($11, ''), $12, $13, $14,
+		NULLIF($15, ''), NULLIF($16, ''), NULLIF($17, ''), NULLIF($18, ''), $19, $19)
+	RETURNING created_at`
+
+// decisionInsertArgs are insertDecisionSQL's arguments for d (its ContentHash filled in when empty).
+func (s *Store) decisionInsertArgs(d *Decision) ([]any, error) {
 	if d.ContentHash == "" {
 		d.ContentHash = ContentHash(d.Content)
 	}
 	props, err := json.Marshal(d.ArmPropensities)
 	if err != nil {
-		return fmt.Errorf("insert decision %s: encode propensities: %w", d.DecisionID, err)
+		return nil, fmt.Errorf("insert decision %s: encode propensities: %w", d.DecisionID, err)
 	}
 	if d.ArmPropensities == nil {
 		props = []byte("{}")
 	}
-	now := s.Now()
-	err = db.QueryRow(ctx, `
-		INSERT INTO content_metadata (decision_id, account_id, decision_type, content, content_hash, generation_source,
-			status, scheduled_at, topic, format, hook, hour_bucket, arm_propensities, quality_score, llm_request_id,
-			target_tweet_id, target_username, skip_reason, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULLIF($9, ''), NULLIF($10, ''), NULLIF($11, ''), $12, $13, $14,
-			NULLIF($15, ''), NULLIF($16, ''), NULLIF($17, ''), NULLIF($18, ''), $19, $19)
-		RETURNING created_at`,
-		d.DecisionID, d.AccountID, d.DecisionType, d.Content, d.ContentHash, d.GenerationSource, d.Status,
+	return []any{d.DecisionID, d.AccountID, d.DecisionType, d.Content, d.ContentHash, d.GenerationSource, d.Status,
 		d.ScheduledAt, d.Topic, d.Format, d.Hook, d.HourBucket, props, d.QualityScore, d.LLMRequestID,
-		d.TargetTweetID, d.TargetUsername, d.SkipReason, now).Scan(&d.CreatedAt)
-	if err != nil {
-		return fmt.Errorf("insert decision %s: %w", d.DecisionID, err)
-	}
-	d.UpdatedAt = d.CreatedAt
-	return nil
+		d.TargetTweetID, d.TargetUsername, d.SkipReason, s.Now()}, nil
 }
 
 // GetDecision reads one decision.
@@ -165,29 +205,52 @@ type PostPace struct {
 }
 
 // ClaimPaced claims a queued original post like ClaimPosting when the account's pace allows a send now;
-// otherwise it claims nothing and returns when the next slot opens. It locks the account's row, so
-// replicas take slots one at a time: run it in a transaction.
+// otherwise it claims nothing and returns when the next slot opens. Claims of one account are serialised by
+// a transaction-scoped advisory lock (never the account's row, whose lock would stall every insert that
+// references the account), and the pace read and the claim are one statement sent with the lock in one
+// round trip: given the pool, they are one implicit transaction, committed durably before this returns, so
+// the lock is held for no client round trip; given a transaction, they join it.
 func (s *Store) ClaimPaced(ctx context.Context, db DBTX, decisionID string, accountID int64, backend string, prevAttempt int, p PostPace) (int, time.Time, error) {
-	if _, err := db.Exec(ctx, `SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE`, accountID); err != nil {
-		return 0, time.Time{}, fmt.Errorf("claim decision %s: lock account %d: %w", decisionID, accountID, err)
-	}
-	var last *time.Time
-	var today int
-	// Both read the content_metadata_post_pace index: the newest entry and the day's range, never the
-	// account's whole history.
-	err := db.QueryRow(ctx, `
-		SELECT (SELECT COALESCE(posting_started_at, posted_at) FROM content_metadata
-			WHERE account_id = $1 AND decision_type = 'single' AND status IN ('posting', 'posted', 'unconfirmed')
-			  AND decision_id <> $2 AND COALESCE(posting_started_at, posted_at) IS NOT NULL
-			ORDER BY COALESCE(posting_started_at, posted_at) DESC LIMIT 1),
-		(SELECT count(*) FROM content_metadata
-			WHERE account_id = $1 AND decision_type = 'single' AND status IN ('posting', 'posted', 'unconfirmed')
-			  AND decision_id <> $2 AND COALESCE(posting_started_at, posted_at) >= $3 AND COALESCE(posting_started_at, posted_at) < $4)`,
-		accountID, decisionID, p.DayStart, p.DayEnd).Scan(&last, &today)
-	if err != nil {
-		return 0, time.Time{}, fmt.Errorf("claim decision %s: pace of account %d: %w", decisionID, accountID, err)
+	bdb, ok := db.(batchSender)
+	if !ok {
+		return 0, time.Time{}, fmt.Errorf("claim decision %s: %T cannot send a batch", decisionID, db)
 	}
 	now := s.Now()
+	b := &pgx.Batch{}
+	b.Queue(`SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || ':pace:' || $1::bigint::text, 0))`, accountID)
+	// Both pace reads use the content_metadata_post_pace index: the newest entry and the day's range, never
+	// the account's whole history. The statement's snapshot is taken after the lock, so it sees every claim
+	// committed before.
+	var last *time.Time
+	var today int
+	var attempt *int
+	b.Queue(`
+		WITH pace AS (
+			SELECT (SELECT COALESCE(posting_started_at, posted_at) FROM content_metadata
+				WHERE account_id = $1 AND decision_type = 'single' AND status IN ('posting', 'posted', 'unconfirmed')
+				  AND decision_id <> $2 AND COALESCE(posting_started_at, posted_at) IS NOT NULL
+				ORDER BY COALESCE(posting_started_at, posted_at) DESC LIMIT 1) AS last,
+			(SELECT count(*) FROM content_metadata
+				WHERE account_id = $1 AND decision_type = 'single' AND status IN ('posting', 'posted', 'unconfirmed')
+				  AND decision_id <> $2 AND COALESCE(posting_started_at, posted_at) >= $3
+				  AND COALESCE(posting_started_at, posted_at) < $4) AS today
+		), claimed AS (
+			UPDATE content_metadata SET status = 'posting', posting_attempt = posting_attempt + 1,
+				posting_started_at = $5, first_posting_at = COALESCE(first_posting_at, $5), reconcile_checked_at = NULL,
+				backend = $6, updated_at = $5
+			WHERE decision_id = $2 AND status IN ('queued', 'posting') AND posting_attempt = $7
+			  AND (SELECT (NOT $8 OR last IS NULL OR last <= $9) AND ($10 <= 0 OR today < $10) FROM pace)
+			RETURNING posting_attempt
+		)
+		SELECT last, today, (SELECT posting_attempt FROM claimed) FROM pace`,
+		accountID, decisionID, p.DayStart, p.DayEnd, now, backend, prevAttempt, p.Spacing > 0, now.Add(-p.Spacing), p.PerDay,
+	).QueryRow(func(row pgx.Row) error { return row.Scan(&last, &today, &attempt) })
+	if err := bdb.SendBatch(ctx, b).Close(); err != nil {
+		return 0, time.Time{}, fmt.Errorf("claim decision %s: pace of account %d: %w", decisionID, accountID, err)
+	}
+	if attempt != nil {
+		return *attempt, time.Time{}, nil
+	}
 	var next time.Time
 	if last != nil && p.Spacing > 0 && last.Add(p.Spacing).After(now) {
 		next = last.Add(p.Spacing)
@@ -195,11 +258,10 @@ func (s *Store) ClaimPaced(ctx context.Context, db DBTX, decisionID string, acco
 	if p.PerDay > 0 && today >= p.PerDay && p.DayEnd.After(next) {
 		next = p.DayEnd
 	}
-	if !next.IsZero() {
-		return 0, next, nil
+	if next.IsZero() {
+		return 0, time.Time{}, fmt.Errorf("claim decision %s: %w", decisionID, ErrNotFound)
 	}
-	attempt, err := s.ClaimPosting(ctx, db, decisionID, backend, prevAttempt)
-	return attempt, time.Time{}, err
+	return 0, next, nil
 }
 
 // PostedRecord is what a successful post records.

@@ -2,11 +2,14 @@ package store_test
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/xbot/xbot/internal/dbtest"
@@ -152,4 +155,106 @@ func TestNormalizeText(t *testing.T) {
 	t.Parallel()
 	require.Equal(t, store.NormalizeText("  Hello\n  World  "), store.NormalizeText("hello world"))
 	require.NotEqual(t, store.ContentHash("a b"), store.ContentHash("a c"))
+}
+
+// Concurrent paced claims of one account's posts, each its own implicit transaction on the pool: the
+// account's pace holds across them (one send per spacing, the day's cap), and a claim never waits on or
+// blocks the account's row (a concurrent insert referencing it goes through while claims hold the lock).
+func TestClaimPacedSerialisesAnAccountsClaims(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, _ := dbtest.Schema(t)
+	st := store.New(pool)
+	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	st.Now = func() time.Time { return now }
+	acct, err := st.UpsertDefaultAccount(ctx, pool, "42", "demo")
+	require.NoError(t, err)
+	day := now.Truncate(24 * time.Hour)
+	queue := func(n int) []string {
+		var ids []string
+		for i := range n {
+			d := &store.Decision{DecisionID: uuid.NewString(), AccountID: acct.ID, DecisionType: "single",
+				Content: fmt.Sprintf("paced post %d %s", i, uuid.NewString()[:6]), GenerationSource: "real",
+				Status: store.StatusQueued, ScheduledAt: now}
+			require.NoError(t, st.InsertDecision(ctx, pool, d))
+			ids = append(ids, d.DecisionID)
+		}
+		return ids
+	}
+	claimAll := func(ids []string, pace store.PostPace) (claimed int, nexts []time.Time) {
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for _, id := range ids {
+			wg.Go(func() {
+				attempt, next, err := st.ClaimPaced(ctx, pool, id, acct.ID, "simulator", 0, pace)
+				assert.NoError(t, err)
+				mu.Lock()
+				defer mu.Unlock()
+				if attempt > 0 {
+					claimed++
+				} else {
+					nexts = append(nexts, next)
+				}
+			})
+		}
+		wg.Wait()
+		return claimed, nexts
+	}
+
+	claimed, nexts := claimAll(queue(8), store.PostPace{Spacing: time.Hour, PerDay: 100, DayStart: day, DayEnd: day.Add(24 * time.Hour)})
+	require.Equal(t, 1, claimed, "one send per spacing")
+	require.Len(t, nexts, 7)
+	for _, next := range nexts {
+		require.Equal(t, now.Add(time.Hour), next.UTC(), "the next slot is a spacing after the one claim")
+	}
+
+	// No spacing, a cap of 5 today (1 already claimed): 4 more, then the day's end.
+	claimed, nexts = claimAll(queue(8), store.PostPace{PerDay: 5, DayStart: day, DayEnd: day.Add(24 * time.Hour)})
+	require.Equal(t, 4, claimed)
+	require.Len(t, nexts, 4)
+	for _, next := range nexts {
+		require.Equal(t, day.Add(24*time.Hour), next.UTC())
+	}
+	var posting int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM content_metadata WHERE status = 'posting'`).Scan(&posting))
+	require.Equal(t, 5, posting)
+
+	// A row already claimed (attempt moved on) is not found; the account's row is not locked by a claim in
+	// flight: an insert referencing the account goes through while another session holds the pace lock.
+	_, _, err = st.ClaimPaced(ctx, pool, queue(1)[0], acct.ID, "simulator", 7, store.PostPace{DayStart: day, DayEnd: day.Add(24 * time.Hour)})
+	require.ErrorIs(t, err, store.ErrNotFound)
+	tx, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	defer tx.Rollback(ctx) //nolint:errcheck
+	_, _, err = st.ClaimPaced(ctx, tx, queue(1)[0], acct.ID, "simulator", 0, store.PostPace{DayStart: day, DayEnd: day.Add(24 * time.Hour)})
+	require.NoError(t, err)
+	insCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	queued := &store.Decision{DecisionID: uuid.NewString(), AccountID: acct.ID, DecisionType: "single", Content: "inserted meanwhile",
+		GenerationSource: "real", Status: store.StatusQueued, ScheduledAt: now}
+	require.NoError(t, st.InsertDecision(insCtx, pool, queued), "an insert referencing the account is not blocked by the pace lock")
+}
+
+// InsertDecisions stores a batch in one round trip, each row as InsertDecision would (hash and creation
+// time filled in); a failing row fails the batch.
+func TestInsertDecisionsBatch(t *testing.T) {
+	t.Parallel()
+	b := setupDecisions(t)
+	var ds []*store.Decision
+	for i := range 3 {
+		ds = append(ds, &store.Decision{DecisionID: uuid.NewString(), AccountID: b.acct.ID, DecisionType: "single",
+			Content: fmt.Sprintf("Batch  post %d", i), GenerationSource: "real", Status: store.StatusQueued, ScheduledAt: b.now,
+			Topic: "go", ArmPropensities: map[string]float64{"topic": 0.25}})
+	}
+	require.NoError(t, b.st.InsertDecisions(b.ctx, b.tx, ds))
+	for _, d := range ds {
+		require.Equal(t, b.now, d.CreatedAt.UTC())
+		got, err := b.st.GetDecision(b.ctx, b.tx, d.DecisionID)
+		require.NoError(t, err)
+		require.Equal(t, d.Content, got.Content)
+		require.Equal(t, store.ContentHash(d.Content), got.ContentHash)
+		require.Equal(t, 0.25, got.ArmPropensities["topic"])
+	}
+	// The same ids again: the batch fails as a whole.
+	require.Error(t, b.st.InsertDecisions(b.ctx, b.tx, ds))
 }

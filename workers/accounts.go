@@ -30,7 +30,7 @@ func (d *Deps) forAccount(ctx context.Context, accountID int64) (*Deps, error) {
 		return nil, fmt.Errorf("account %d: %w", accountID, err)
 	}
 	return &Deps{Config: cfg, Store: d.Store, Log: d.Log, X: x, Drafter: d.Drafter, LLMAvailable: d.LLMAvailable,
-		Gate: d.Gate, ReclaimLLM: d.ReclaimLLM, Now: d.Now, Rand: d.Rand, Accounts: d.Accounts, account: accountID}, nil
+		Gate: d.Gate, ReclaimLLM: d.ReclaimLLM, Now: d.Now, Rand: d.Rand, Accounts: d.Accounts, account: accountID, claims: d.claims}, nil
 }
 
 // xFor is the X API of one account (its own credentials).

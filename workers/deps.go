@@ -140,6 +140,9 @@ type Deps struct {
 	// account is the account these deps were resolved for (forAccount); 0: the fleet's.
 	account int64
 
+	// claims serialises this replica's paced claims per account (shared by every account's Deps).
+	claims *accountLocks
+
 	// learnMu guards learnQueued: per account, the learn period this replica last inserted a job for (once
 	// committed), so only a period's first outcome pays for the unique insert every other one would wait on.
 	learnMu     sync.Mutex
@@ -165,6 +168,9 @@ func Register(ws *river.Workers, d *Deps) error {
 			defer mu.Unlock()
 			return rand.New(rand.NewPCG(seed.Uint64(), seed.Uint64()))
 		}
+	}
+	if d.claims == nil {
+		d.claims = newAccountLocks()
 	}
 	if d.LLMAvailable == nil {
 		d.LLMAvailable = func(context.Context) bool { return d.Drafter != nil }
@@ -220,13 +226,12 @@ func PeriodicJobs(cfg Config, accountID int64, now func() time.Time) []*river.Pe
 // too), so the job runs again. Never for a step that must be durable before a side effect, like claiming a
 // post before calling X.
 func (d *Deps) inReplayableTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	return d.inTx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
-			return fmt.Errorf("relax commit: %w", err)
-		}
-		return fn(tx)
-	})
+	// The setting travels with BEGIN: one round trip, not two.
+	return pgx.BeginTxFunc(ctx, d.Store.Pool, pgx.TxOptions{BeginQuery: relaxedBegin}, fn)
 }
+
+// relaxedBegin opens a transaction whose commit does not wait for the WAL flush (inReplayableTx).
+const relaxedBegin = `BEGIN; SET LOCAL synchronous_commit = off`
 
 // inTx runs fn in a transaction on the store's pool.
 func (d *Deps) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {

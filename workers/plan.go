@@ -162,6 +162,10 @@ func (w *PlanWorker) samplePicks(ctx context.Context, accountID int64, rng *rand
 	if err != nil {
 		return nil, err
 	}
+	rotation, err := d.Gate.Rotation(ctx, accountID)
+	if err != nil {
+		return nil, err
+	}
 	var picks []pick
 	var pickedTopics []string
 	for range cfg.PostsPerPlan {
@@ -175,10 +179,7 @@ func (w *PlanWorker) samplePicks(ctx context.Context, accountID int64, rng *rand
 				hours = append(hours, strconv.Itoa(h))
 			}
 		}
-		topics, err := d.Gate.RotationOpen(ctx, accountID, cfg.Topics, pickedTopics)
-		if err != nil {
-			return nil, err
-		}
+		topics := rotation.Open(cfg.Topics, pickedTopics)
 		pk, err := post.Pick([]bandit.Dimension{{Scope: bandit.ScopeTopic, Arms: topics}, {Scope: bandit.ScopeFormat, Arms: cfg.Formats},
 			{Scope: bandit.ScopeHook, Arms: cfg.Hooks}, {Scope: bandit.ScopeHour, Arms: hours}}, rng)
 		if err != nil {
@@ -249,9 +250,6 @@ func (w *PlanWorker) store(ctx context.Context, log *zap.Logger, accountID int64
 				dec.ArmPropensities = maps.Clone(p.props)
 				dec.ArmPropensities[bandit.ScopeHour] = p.hourProps[strconv.Itoa(hb)]
 			}
-			if err := st.InsertDecision(ctx, tx, dec); err != nil {
-				return err
-			}
 			if dec.Status == cfg.newDecisionStatus() {
 				scopes = append(scopes, "topic", "format", "hook", "hour")
 				arms = append(arms, p.topic, p.format, p.hook, strconv.Itoa(hb))
@@ -260,6 +258,9 @@ func (w *PlanWorker) store(ctx context.Context, log *zap.Logger, accountID int64
 				posts = append(posts, postJob(dec, cfg))
 			}
 			out = append(out, dec)
+		}
+		if err := st.InsertDecisions(ctx, tx, out); err != nil {
+			return err
 		}
 		if err := st.RecordPulls(ctx, tx, accountID, scopes, arms); err != nil {
 			return err

@@ -170,14 +170,13 @@ func (w *PostWorker) claim(ctx context.Context, d *store.Decision) (int, time.Ti
 	local := w.d.Now().In(cfg.AccountTZ)
 	dayStart := time.Date(local.Year(), local.Month(), local.Day(), 0, 0, 0, 0, cfg.AccountTZ)
 	pace := store.PostPace{Spacing: cfg.MinPostSpacing, PerDay: cfg.MaxPostsPerDay, DayStart: dayStart, DayEnd: dayStart.AddDate(0, 0, 1)}
-	var attempt int
-	var next time.Time
-	err := w.d.inTx(ctx, func(tx pgx.Tx) error {
-		var err error
-		attempt, next, err = st.ClaimPaced(ctx, tx, d.DecisionID, d.AccountID, cfg.Backend, d.PostingAttempt, pace)
-		return err
-	})
-	return attempt, next, err
+	unlock, err := w.d.claims.lock(ctx, d.AccountID)
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("claim decision %s: wait for account %d: %w", d.DecisionID, d.AccountID, err)
+	}
+	defer unlock()
+	// On the pool the claim is its own transaction, durable before the X call.
+	return st.ClaimPaced(ctx, st.Pool, d.DecisionID, d.AccountID, cfg.Backend, d.PostingAttempt, pace)
 }
 
 // send makes the X call for a claimed row and maps its outcome (the one place X failures become River

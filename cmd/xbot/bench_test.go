@@ -319,19 +319,22 @@ func benchPipeline(b *testing.B) float64 {
 	return dps
 }
 
-// jobStats notes each kind's jobs, mean run time and mean wait (from scheduled to first attempt).
+// jobStats notes each kind's jobs, mean run time, mean wait (from scheduled to first attempt) and when the
+// kind's first job started and its last one finished (seconds after the first job was created).
 func jobStats(tb testing.TB, pool *pgxpool.Pool) {
-	rows, err := pool.Query(context.Background(), `SELECT kind, count(*),
-		avg(extract(epoch FROM finalized_at - attempted_at)) * 1000, avg(extract(epoch FROM attempted_at - scheduled_at)) * 1000
+	rows, err := pool.Query(context.Background(), `WITH t0 AS (SELECT min(created_at) AS at FROM river_job)
+		SELECT kind, count(*),
+		avg(extract(epoch FROM finalized_at - attempted_at)) * 1000, avg(extract(epoch FROM attempted_at - scheduled_at)) * 1000,
+		extract(epoch FROM min(attempted_at) - (SELECT at FROM t0)), extract(epoch FROM max(finalized_at) - (SELECT at FROM t0))
 		FROM river_job WHERE finalized_at IS NOT NULL GROUP BY kind ORDER BY kind`)
 	require.NoError(tb, err)
 	defer rows.Close()
 	for rows.Next() {
 		var kind string
 		var n int
-		var run, wait float64
-		require.NoError(tb, rows.Scan(&kind, &n, &run, &wait))
-		note("  %s: %d jobs, mean run %.1f ms, mean wait %.1f ms", kind, n, run, wait)
+		var run, wait, first, last float64
+		require.NoError(tb, rows.Scan(&kind, &n, &run, &wait, &first, &last))
+		note("  %s: %d jobs, mean run %.1f ms, mean wait %.1f ms, first started %.1f s, last finished %.1f s", kind, n, run, wait, first, last)
 	}
 	require.NoError(tb, rows.Err())
 }

@@ -200,16 +200,29 @@ func (v Verdict) SkipReason() string {
 	return v.Gate + ": " + strings.TrimSpace(v.Reason)
 }
 
-// RotationOpen returns the topics among topics that the rotation gate would let through next, with
-// picked (topics already chosen for this batch) counted as if queued, so a plan samples only topics its
-// drafts can pass with. Before rotation applies, or when it would block them all, every topic.
-func (c *Chain) RotationOpen(ctx context.Context, accountID int64, topics, picked []string) ([]string, error) {
+// Rotation is the rotation gate's view of an account's recent topics, read once (one query) for all the
+// picks of a plan.
+type Rotation struct {
+	c      *Chain
+	counts map[string]int
+	total  int
+}
+
+// Rotation reads the account's topic counts inside ROTATION_WINDOW.
+func (c *Chain) Rotation(ctx context.Context, accountID int64) (*Rotation, error) {
 	counts, total, err := c.history.TopicCounts(ctx, accountID, c.cfg.Now().Add(-c.cfg.RotationWindow))
 	if err != nil {
 		return nil, fmt.Errorf("rotation: topic counts of account %d: %w", accountID, err)
 	}
-	st := &batchState{counts: map[string]int{}, total: total + len(picked)}
-	for k, v := range counts {
+	return &Rotation{c: c, counts: counts, total: total}, nil
+}
+
+// Open returns the topics among topics that the rotation gate would let through next, with picked
+// (topics already chosen for this batch) counted as if queued, so a plan samples only topics its drafts
+// can pass with. Before rotation applies, or when it would block them all, every topic.
+func (r *Rotation) Open(topics, picked []string) []string {
+	st := &batchState{counts: make(map[string]int, len(r.counts)), total: r.total + len(picked)}
+	for k, v := range r.counts {
 		st.counts[k] = v
 	}
 	for _, p := range picked {
@@ -217,12 +230,12 @@ func (c *Chain) RotationOpen(ctx context.Context, accountID int64, topics, picke
 	}
 	var open []string
 	for _, t := range topics {
-		if c.rotation(Candidate{Topic: t}, st) == "" {
+		if r.c.rotation(Candidate{Topic: t}, st) == "" {
 			open = append(open, t)
 		}
 	}
 	if len(open) == 0 {
-		return topics, nil
+		return topics
 	}
-	return open, nil
+	return open
 }

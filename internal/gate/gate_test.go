@@ -243,3 +243,20 @@ func TestNewValidates(t *testing.T) {
 	_, err = gate.New(base, &fakeHistory{})
 	require.NoError(t, err)
 }
+
+// A plan reads the rotation once and asks it per pick: the topics already picked count as if queued, the
+// history is not read again, and when every topic would be blocked all of them stay open.
+func TestRotationOpenCountsPicks(t *testing.T) {
+	t.Parallel()
+	h := &fakeHistory{counts: map[string]int{"go": 3, "sql": 3, "ops": 3}, total: 9}
+	c := newChain(t, h, nil)
+	r, err := c.Rotation(context.Background(), 1)
+	require.NoError(t, err)
+	require.Equal(t, testNow.Add(-7*24*time.Hour), h.topicsSince)
+	topics := []string{"go", "sql", "ops"}
+	require.Equal(t, topics, r.Open(topics, nil), "9 posts: rotation does not apply yet")
+	h.counts, h.total, h.err = nil, 0, errors.New("history read again") // the rotation must not read again
+	// 9 + 2 picked = 11 posts; "go" then has 5 of 12 (42 % > 35 %), the others 4 of 12.
+	require.Equal(t, []string{"sql", "ops"}, r.Open(topics, []string{"go", "go"}))
+	require.Equal(t, topics, r.Open(topics, []string{"go", "go", "sql", "sql", "ops", "ops"}), "all blocked: all open")
+}
