@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -24,8 +25,9 @@ const (
 	learnBatchMax = 5000
 	// explorePicks is how many recent decisions the explore ratio is measured on.
 	explorePicks = 50
-	// modelWindowPosts bounds the outcomes a model is fitted on (newest first), and modelWindowHalfLives
-	// the age (older outcomes weigh under 2^-8): together they keep a run's cost flat in the table's size.
+	// modelWindowPosts bounds the learned outcomes a model keeps one by one (learn_window, newest first) for
+	// the change test, and modelWindowHalfLives their age (older ones weigh under 2^-8); every other learned
+	// outcome counts through learn_stats only.
 	modelWindowPosts     = 1000
 	modelWindowHalfLives = 8
 	// changeZ and changeMinPosts are the per-arm change test's threshold (standard errors of the residual
@@ -43,16 +45,22 @@ type LearnParams struct {
 	// even before they have evidence.
 	PostArms []bandit.Feature
 	Now      time.Time
+	// Window is how many learned outcomes of each model are kept one by one for the change test
+	// (0: 1,000); the rest count through their statistics.
+	Window int
 }
 
 // LearnResult is what one learn run did.
 type LearnResult struct {
 	Version      int     // learning_runs.version written (0 when skipped)
-	ArmsTrained  int     // arms with evidence in the models' windows
+	ArmsTrained  int     // arms with evidence
 	ExploreRatio float64 // share of the last picks that were not their scope's best arm
 	OutcomesUsed int     // unlearned outcomes this run marked learned
 	Available    int     // unlearned outcomes of the mode's kind found (what the skip compared)
 	Skipped      bool    // fewer than MinOutcomes: nothing written
+	// Rebuilt is how many learned outcomes the run read to rebuild the account's learning state (its
+	// first run, or the first at another half-life); 0: it read only the outcomes it learned.
+	Rebuilt int
 }
 
 // LearnRun is one learn job's run in tx:
@@ -61,12 +69,20 @@ type LearnResult struct {
 //     serialised (and tests in their own schemas never block each other);
 //  2. find the unlearned outcomes with status ok or no_impressions (live mode: real ones only), at most
 //     learnBatchMax, locking them; fewer than MinOutcomes: Skipped, nothing written;
-//  3. fit the post model and the reply model (bandit.Fit) from scratch on each kind's newest outcomes
-//     with a first reading (bounded by count and age), every one weighted by its age at p.Now, so the
-//     result depends on the outcomes and the time only — never on how many runs came before, nor on
-//     how many replies triggered them;
-//  4. write one bandit_arms row per arm (lift, uncertainty, evidence, since) and the joint posteriors to
-//     learning_runs (version max+1), mark the found outcomes learned.
+//  3. add the ones with a first reading to the account's learning state: per model, the newest learned
+//     outcomes one by one (learn_window, at most Window, none older than 8 half-lives) and the age-weighted
+//     sufficient statistics of all the others (learn_stats, per kind: simulated or real), rolled to p.Now.
+//     Without a state at p.HalfLife it is rebuilt from every learned outcome of the account (one read of
+//     its history, once);
+//  4. fit the post model and the reply model (bandit.FitStats) on the statistics and the window, every
+//     outcome weighted by its age at p.Now, so the result depends on the learned outcomes and the time
+//     only — never on how many runs came before, nor on how many replies triggered them;
+//  5. write one bandit_arms row per arm (lift, uncertainty, evidence, since), the joint posteriors to
+//     learning_runs (version max+1) and the state, and mark the found outcomes learned.
+//
+// A run's reads are the unlearned outcomes, the account's learn_stats rows and its window: its cost does
+// not grow with the history. An outcome counts as it was when learned (a later status, e.g. the post
+// deleted, does not take it out until a rebuild).
 //
 // explore_ratio is measured on the account's last 50 decisions (any type and status, by created_at): the
 // share of their picks that are not their scope's arm with the highest lift among arms with evidence.
@@ -77,6 +93,7 @@ func (s *Store) LearnRun(ctx context.Context, tx pgx.Tx, accountID int64, p Lear
 	if p.HalfLife <= 0 {
 		return nil, fmt.Errorf("learn run: half-life %v must be positive", p.HalfLife)
 	}
+	p.Window = cmp.Or(p.Window, modelWindowPosts)
 	minOutcomes := max(p.MinOutcomes, 1)
 	allKinds := p.Mode == LearnShadow
 
@@ -94,18 +111,23 @@ func (s *Store) LearnRun(ctx context.Context, tx pgx.Tx, accountID int64, p Lear
 		return res, nil
 	}
 
+	state, err := learnState(ctx, tx, accountID, ids, p)
+	if err != nil {
+		return nil, err
+	}
+	res.Rebuilt = state.rebuilt
 	posteriors := map[string]*bandit.Posterior{}
 	var arms []bandit.ArmSummary
 	for _, model := range []string{ModelPost, ModelReply} {
-		obs, err := modelObservations(ctx, tx, accountID, model, allKinds, p)
+		base, obs, err := state.model(model, allKinds, p)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("learn run: %s model: %w", model, err)
 		}
 		var configured []bandit.Feature
 		if model == ModelPost {
 			configured = p.PostArms
 		}
-		post, sums, err := bandit.Fit(obs, bandit.FitOptions{Now: p.Now, HalfLife: p.HalfLife, Arms: configured,
+		post, sums, err := bandit.FitStats(base, obs, bandit.FitOptions{Now: p.Now, HalfLife: p.HalfLife, Arms: configured,
 			ChangeZ: changeZ, ChangeMinPosts: changeMinPosts})
 		if err != nil {
 			return nil, fmt.Errorf("learn run: fit %s model: %w", model, err)
@@ -136,6 +158,9 @@ func (s *Store) LearnRun(ctx context.Context, tx pgx.Tx, accountID int64, p Lear
 	}
 	if err := saveArms(ctx, tx, accountID, arms, res.Version, p.Now); err != nil {
 		return nil, fmt.Errorf("learn run: %w", err)
+	}
+	if err := state.save(ctx, tx, accountID, p.Now); err != nil {
+		return nil, err
 	}
 	tag, err := tx.Exec(ctx, `UPDATE outcomes SET learned_at = $2 WHERE id = ANY($1) AND learned_at IS NULL`, ids, p.Now)
 	if err != nil {
@@ -172,71 +197,6 @@ func unlearnedOutcomes(ctx context.Context, tx pgx.Tx, accountID int64, allKinds
 	}
 	return ids, nil
 }
-
-// modelObservations reads one model's outcomes with a first reading: the account's newest posts (model
-// "post") or replies of the window, through the (account_id, decision_type, posted_at) index.
-func modelObservations(ctx context.Context, tx pgx.Tx, accountID int64, model string, allKinds bool, p LearnParams) ([]bandit.Observation, error) {
-	kind := "single"
-	if model == ModelReply {
-		kind = "reply"
-	}
-	since := p.Now.Add(-time.Duration(modelWindowHalfLives) * p.HalfLife)
-	rows, err := tx.Query(ctx, `
-		SELECT COALESCE(cm.topic, ''), COALESCE(cm.format, ''), COALESCE(cm.hook, ''), cm.hour_bucket, pd.posted_at,
-		       o.first_engagements, o.first_impressions, o.first_engagement_rate, o.impressions
-		FROM posted_decisions pd
-		JOIN outcomes o ON o.decision_id = pd.decision_id
-		JOIN content_metadata cm ON cm.decision_id = pd.decision_id
-		WHERE pd.account_id = $1 AND pd.decision_type = $2 AND pd.posted_at > $3 AND pd.posted_at <= $4
-		  AND o.status = 'ok' AND o.first_engagement_rate IS NOT NULL AND ($5 OR NOT o.simulated)
-		ORDER BY pd.posted_at DESC
-		LIMIT $6`, accountID, kind, since, p.Now, allKinds, modelWindowPosts)
-	if err != nil {
-		return nil, fmt.Errorf("learn run: read %s outcomes of account %d: %w", model, accountID, err)
-	}
-	defer rows.Close()
-	var out []bandit.Observation
-	for rows.Next() {
-		var topic, format, hook string
-		var hour *int16
-		var at time.Time
-		var eng, imp *int64
-		var firstER float64
-		var latestImp int64
-		if err := rows.Scan(&topic, &format, &hook, &hour, &at, &eng, &imp, &firstER, &latestImp); err != nil {
-			return nil, fmt.Errorf("learn run: scan outcome: %w", err)
-		}
-		o := bandit.Observation{At: at}
-		switch {
-		case eng != nil && imp != nil && *imp > 0:
-			o.LogRate = bandit.LogRate(float64(*eng), float64(*imp))
-		case latestImp > 0:
-			// Stored before the first reading's counts were kept: its rate at the latest impressions.
-			o.LogRate = bandit.LogRate(math.Round(firstER*float64(latestImp)), float64(latestImp))
-		default:
-			continue
-		}
-		if model == ModelReply {
-			o.Arms = []bandit.Feature{{Scope: bandit.ScopeReply, Arm: cmpString(topic, bandit.ReplyDefaultArm)}}
-		} else {
-			for _, f := range []bandit.Feature{{Scope: bandit.ScopeTopic, Arm: topic}, {Scope: bandit.ScopeFormat, Arm: format},
-				{Scope: bandit.ScopeHook, Arm: hook}} {
-				if f.Arm != "" {
-					o.Arms = append(o.Arms, f)
-				}
-			}
-			if hour != nil {
-				o.Arms = append(o.Arms, bandit.Feature{Scope: bandit.ScopeHour, Arm: strconv.Itoa(int(*hour))})
-			}
-		}
-		out = append(out, o)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("learn run: read %s outcomes of account %d: %w", model, accountID, err)
-	}
-	return out, nil
-}
-
 func exploreRatio(ctx context.Context, tx pgx.Tx, accountID int64, arms []bandit.ArmSummary) (float64, error) {
 	best := map[string][]string{}
 	top := map[string]float64{}

@@ -1,7 +1,9 @@
 package store_test
 
 import (
+	"cmp"
 	"context"
+	"fmt"
 	"math"
 	"sync"
 	"testing"
@@ -23,6 +25,9 @@ type armsFixture struct {
 	st   *store.Store
 	acct int64
 	now  time.Time
+	// window and halfLife are the runs' LearnParams.Window (0: the default) and HalfLife (0: 14 days).
+	window   int
+	halfLife time.Duration
 }
 
 func newArmsFixture(t *testing.T, db store.DBTX) *armsFixture {
@@ -115,8 +120,9 @@ func (f *armsFixture) post(t *testing.T, topic, format string, hour int, er floa
 
 // params are a learn run's settings at f.now.
 func (f *armsFixture) params(mode string, minOutcomes int) store.LearnParams {
-	return store.LearnParams{Mode: mode, MinOutcomes: minOutcomes, HalfLife: 14 * 24 * time.Hour, Now: f.now,
-		PostArms: []bandit.Feature{{Scope: "topic", Arm: "go"}, {Scope: "topic", Arm: "pg"}, {Scope: "format", Arm: "tip"}}}
+	return store.LearnParams{Mode: mode, MinOutcomes: minOutcomes, HalfLife: cmp.Or(f.halfLife, 14*24*time.Hour), Now: f.now,
+		PostArms: []bandit.Feature{{Scope: "topic", Arm: "go"}, {Scope: "topic", Arm: "pg"}, {Scope: "format", Arm: "tip"}},
+		Window:   f.window}
 }
 
 func (f *armsFixture) learn(t *testing.T, mode string, minOutcomes int) *store.LearnResult {
@@ -229,23 +235,41 @@ func TestLearnRunWritesArmsAndPosterior(t *testing.T) {
 
 // Forgetting is by age: the arms after learning a set of outcomes are the same whether one run saw them
 // all or a run followed every few of them, and replies (which trigger runs too) leave the post model alone.
+// With a window of 10 most outcomes pass into the statistics, at every run a few, so their rolling and
+// adding is what is compared; a state rebuilt from the learned outcomes gives the same arms too.
 func TestLearnRunSameArmsWhateverTheRuns(t *testing.T) {
 	t.Parallel()
+	for _, window := range []int{0, 10} {
+		t.Run(fmt.Sprintf("window=%d", window), func(t *testing.T) {
+			t.Parallel()
+			sameArmsWhateverTheRuns(t, window)
+		})
+	}
+}
+
+func sameArmsWhateverTheRuns(t *testing.T, window int) {
 	tx := dbtest.Tx(t)
 	start := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
-	once, often, replies := newArmsFixture(t, tx), newArmsFixture(t, tx), newArmsFixture(t, tx)
+	once, often, replies, rebuilt := newArmsFixture(t, tx), newArmsFixture(t, tx), newArmsFixture(t, tx), newArmsFixture(t, tx)
+	at7 := newArmsFixture(t, tx) // learns once, at a half-life of 7 days
+	at7.halfLife = 7 * 24 * time.Hour
+	all := []*armsFixture{once, often, replies, rebuilt, at7}
+	for _, f := range all {
+		f.window = window
+	}
 	topics := []string{"go", "pg", "rust"}
 	for i := range 60 {
 		at := start.Add(time.Duration(i) * 5 * time.Hour)
 		hour := at.Hour()
 		er := []float64{0.05, 0.03, 0.02}[i%3] * (1 + 0.1*float64(i%4))
-		for _, f := range []*armsFixture{once, often, replies} {
+		for _, f := range all {
 			f.now = at.Add(4 * time.Hour)
 			id := f.decision(t, fixtureDecision{topic: topics[i%3], format: "tip", hook: "none", hour: &hour, created: at})
 			f.outcome(t, id, er, false)
 		}
 		if i%5 == 4 {
 			often.learn(t, store.LearnLive, 5)
+			rebuilt.learn(t, store.LearnLive, 5)
 		}
 		// A reply-heavy account: more replies than posts, each learn-triggering.
 		for j := range 3 {
@@ -254,33 +278,68 @@ func TestLearnRunSameArmsWhateverTheRuns(t *testing.T) {
 			replies.learn(t, store.LearnLive, 1)
 		}
 	}
+	// The rebuilt account loses its statistics: its next run reads every learned outcome again.
+	_, err := tx.Exec(rebuilt.ctx, `DELETE FROM learn_stats WHERE account_id = $1`, rebuilt.acct)
+	require.NoError(t, err)
 	// One last post, then every account learns at the same time.
 	end := start.Add(60 * 5 * time.Hour)
-	for _, f := range []*armsFixture{once, often, replies} {
+	for _, f := range all {
 		f.now = end
 		hour := 3
 		f.outcome(t, f.decision(t, fixtureDecision{topic: "go", format: "tip", hook: "none", hour: &hour, created: end.Add(-time.Hour)}), 0.04, false)
-		require.False(t, f.learn(t, store.LearnLive, 1).Skipped)
+		res := f.learn(t, store.LearnLive, 1)
+		require.False(t, res.Skipped)
+		switch f {
+		case rebuilt:
+			require.Equal(t, 61, res.Rebuilt, "every learned post and the new one")
+		case once, at7:
+			require.Equal(t, 61, res.Rebuilt, "an account's first run builds its state")
+		default:
+			require.Zero(t, res.Rebuilt)
+		}
 	}
 	require.Greater(t, often.countRows(t, `SELECT count(*) FROM learning_runs WHERE account_id = $1`), 10)
+	requireSameArms(t, once, often, replies, rebuilt)
+	require.Greater(t, once.arms(t, "topic")["go"].Lift, once.arms(t, "topic")["rust"].Lift)
+	require.NotEmpty(t, replies.arms(t, "reply"))
+	require.Empty(t, once.arms(t, "reply"))
+	if window > 0 {
+		for _, f := range all {
+			require.Equal(t, window, f.countRows(t, `SELECT count(*) FROM learn_window WHERE account_id = $1 AND model = 'post'`))
+		}
+		require.Equal(t, window, replies.countRows(t, `SELECT count(*) FROM learn_window WHERE account_id = $1 AND model = 'reply'`))
+	}
+
+	// Another half-life: the state kept at 14 days cannot be rolled at 7, so the next run rebuilds it,
+	// and gives what an account learning at 7 days from the start has.
+	// Both learn one more outcome at 7 days: once's state is rebuilt from its 61 learned outcomes and the new one.
+	once.halfLife = at7.halfLife
+	at7.outcome(t, at7.decision(t, fixtureDecision{topic: "pg", format: "tip", hook: "none", created: end.Add(-time.Minute)}), 0.03, false)
+	once.outcome(t, once.decision(t, fixtureDecision{topic: "pg", format: "tip", hook: "none", created: end.Add(-time.Minute)}), 0.03, false)
+	require.Zero(t, at7.learn(t, store.LearnLive, 1).Rebuilt)
+	require.Equal(t, 62, once.learn(t, store.LearnLive, 1).Rebuilt)
+	requireSameArms(t, at7, once)
+}
+
+// requireSameArms checks that every fixture's post arms equal want's.
+func requireSameArms(t *testing.T, want *armsFixture, others ...*armsFixture) {
+	t.Helper()
 	for _, scope := range bandit.PostScopes() {
-		want := once.arms(t, scope)
-		require.NotEmpty(t, want)
-		for _, f := range []*armsFixture{often, replies} {
+		arms := want.arms(t, scope)
+		require.NotEmpty(t, arms)
+		for _, f := range others {
 			got := f.arms(t, scope)
-			require.Len(t, got, len(want), scope)
-			for name, a := range want {
+			require.Len(t, got, len(arms), scope)
+			for name, a := range arms {
 				b := got[name]
 				require.InDelta(t, a.Lift, b.Lift, 1e-9, "%s/%s", scope, name)
 				require.InDelta(t, *a.Uncertainty, *b.Uncertainty, 1e-9, "%s/%s", scope, name)
 				require.InDelta(t, a.Evidence, b.Evidence, 1e-9, "%s/%s", scope, name)
 				require.InDelta(t, a.Alpha, b.Alpha, 1e-9, "%s/%s", scope, name)
+				require.Equal(t, a.Since, b.Since, "%s/%s", scope, name)
 			}
 		}
 	}
-	require.Greater(t, once.arms(t, "topic")["go"].Lift, once.arms(t, "topic")["rust"].Lift)
-	require.NotEmpty(t, replies.arms(t, "reply"))
-	require.Empty(t, once.arms(t, "reply"))
 }
 
 func TestLearnRunRejectsBadInput(t *testing.T) {

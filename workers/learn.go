@@ -14,7 +14,8 @@ import (
 )
 
 // LearnWorker refits the post and reply models when enough new outcomes arrived (DESIGN.md section 7 as
-// revised by the learning issue): from the outcomes themselves, weighted by age, so runs are idempotent.
+// revised by the learning issue): from the account's age-weighted statistics and its newest outcomes, which
+// depend on the learned outcomes and the time only, so runs are idempotent.
 type LearnWorker struct {
 	river.WorkerDefaults[jobs.LearnArgs]
 	d *Deps
@@ -40,6 +41,10 @@ func (w *LearnWorker) Work(ctx context.Context, job *river.Job[jobs.LearnArgs]) 
 	if res.Skipped {
 		logLearnSkipped(log, cfg.LearnMinOutcomes)
 		return nil
+	}
+	if res.Rebuilt > 0 {
+		log.Info("[LEARN_JOB] learning state rebuilt from the account's learned outcomes (first run, or a new LEARN_HALF_LIFE)",
+			zap.Int("outcomes", res.Rebuilt))
 	}
 	logLearned(log, res.ArmsTrained, res.ExploreRatio, res.Version)
 	return nil

@@ -107,12 +107,11 @@ func TestFitWeighsByAgeNotByCall(t *testing.T) {
 	require.InDelta(t, 1, summary(t, flat, "topic", "b").Lift, 0.1)
 }
 
-func TestFitChangeTestFollowsANewBestArm(t *testing.T) {
-	t.Parallel()
+// changedWorld is 360 hourly posts where topic a is best until hour 300 (change) and c after it.
+func changedWorld() (obs []bandit.Observation, change time.Time) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	dims := map[string][]string{"topic": {"a", "b", "c"}, "format": {"x"}}
-	var obs []bandit.Observation
-	change := t0.Add(300 * time.Hour)
+	change = t0.Add(300 * time.Hour)
 	for i := range 360 {
 		at := t0.Add(time.Duration(i) * time.Hour)
 		w := world{{"topic", "a"}: 0.5, {"topic", "b"}: 0, {"topic", "c"}: 0}
@@ -121,6 +120,23 @@ func TestFitChangeTestFollowsANewBestArm(t *testing.T) {
 		}
 		obs = append(obs, w.observe(rng, randomArms(rng, dims), at))
 	}
+	return obs, change
+}
+
+// requireFollowsChange checks that topic c is learned as the new best and a's change is found near change.
+func requireFollowsChange(t *testing.T, post *bandit.Posterior, arms []bandit.ArmSummary, change time.Time) {
+	t.Helper()
+	a, c := summary(t, arms, "topic", "a"), summary(t, arms, "topic", "c")
+	require.NotNil(t, a.Since)
+	require.WithinDuration(t, change, *a.Since, 40*time.Hour)
+	require.Greater(t, c.Lift, a.Lift)
+	require.Less(t, math.Log(a.Lift), -0.4)
+	require.Contains(t, post.Since, "topic:a")
+}
+
+func TestFitChangeTestFollowsANewBestArm(t *testing.T) {
+	t.Parallel()
+	obs, change := changedWorld()
 	now := t0.Add(360 * time.Hour)
 	_, plain, err := bandit.Fit(obs, bandit.FitOptions{Now: now, HalfLife: 14 * 24 * time.Hour})
 	require.NoError(t, err)
@@ -129,12 +145,7 @@ func TestFitChangeTestFollowsANewBestArm(t *testing.T) {
 
 	post, arms, err := bandit.Fit(obs, bandit.FitOptions{Now: now, HalfLife: 14 * 24 * time.Hour, ChangeZ: 4})
 	require.NoError(t, err)
-	a, c := summary(t, arms, "topic", "a"), summary(t, arms, "topic", "c")
-	require.NotNil(t, a.Since)
-	require.WithinDuration(t, change, *a.Since, 40*time.Hour)
-	require.Greater(t, c.Lift, a.Lift)
-	require.Less(t, math.Log(a.Lift), -0.4)
-	require.Contains(t, post.Since, "topic:a")
+	requireFollowsChange(t, post, arms, change)
 }
 
 func TestPickSamplesAllowedArmsWithPropensities(t *testing.T) {
@@ -188,4 +199,77 @@ func TestHourArms(t *testing.T) {
 	ny, err := time.LoadLocation("America/New_York")
 	require.NoError(t, err)
 	require.Equal(t, "7", bandit.HourArm(time.Date(2026, 3, 1, 12, 30, 0, 0, time.UTC), ny))
+}
+
+// Statistics kept in place of old observations give the same fit: built in batches, rolled forward at
+// other times and merged out of order, they stand for the observations they summarise.
+func TestFitStatsEqualsFitOnAllObservations(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(9, 10))
+	dims := map[string][]string{"topic": {"a", "b", "c"}, "format": {"x", "y"}}
+	w := world{{"topic", "a"}: 0.4, {"topic", "c"}: -0.3, {"format", "x"}: 0.2}
+	var obs []bandit.Observation
+	for i := range 300 {
+		obs = append(obs, w.observe(rng, randomArms(rng, dims), t0.Add(time.Duration(i)*3*time.Hour)))
+	}
+	half := 5 * 24 * time.Hour
+	now := t0.Add(300 * 3 * time.Hour)
+	opt := bandit.FitOptions{Now: now, HalfLife: half, Arms: []bandit.Feature{{"topic", "d"}}}
+	wantPost, want, err := bandit.Fit(obs, opt)
+	require.NoError(t, err)
+
+	// The older 200 in two statistics, each filled in batches with a roll between them; the second
+	// merged into the first at another time.
+	s1, s2 := bandit.NewStats(t0, half), bandit.NewStats(t0.Add(1000*time.Hour), half)
+	for i, o := range obs[:200] {
+		s := s1
+		if i%2 == 1 {
+			s = s2
+		}
+		s.Add(o)
+		if i%37 == 0 {
+			s.RollTo(o.At.Add(time.Duration(i) * time.Minute))
+		}
+	}
+	s1.RollTo(t0.Add(500 * time.Hour))
+	require.NoError(t, s1.Merge(s2))
+	gotPost, got, err := bandit.FitStats(s1, obs[200:], opt)
+	require.NoError(t, err)
+	require.Equal(t, wantPost.Features, gotPost.Features)
+	require.InDeltaSlice(t, wantPost.Mean, gotPost.Mean, 1e-9)
+	require.InDelta(t, wantPost.NoiseSD, gotPost.NoiseSD, 1e-9)
+	require.Len(t, got, len(want))
+	for i := range want {
+		require.Equal(t, want[i].Feature, got[i].Feature)
+		require.InDelta(t, want[i].Lift, got[i].Lift, 1e-9, "%v", want[i].Feature)
+		require.InDelta(t, want[i].Uncertainty, got[i].Uncertainty, 1e-9)
+		require.InDelta(t, want[i].Evidence, got[i].Evidence, 1e-9)
+	}
+	require.Greater(t, summary(t, got, "topic", "a").Evidence, 10.0)
+	require.Zero(t, summary(t, got, "topic", "d").Evidence)
+
+	// Misuse is refused: another half-life, or arrays that do not fit the features.
+	_, _, err = bandit.FitStats(s1, nil, bandit.FitOptions{Now: now, HalfLife: half / 2})
+	require.Error(t, err)
+	bad := s1.Clone()
+	bad.B = bad.B[1:]
+	_, _, err = bandit.FitStats(bad, nil, opt)
+	require.Error(t, err)
+	require.Error(t, bandit.NewStats(now, half).Merge(bandit.NewStats(now, half/2)))
+}
+
+// The change test still follows a new best arm when the old regime's earliest posts are statistics only.
+func TestFitStatsChangeTestWithOlderStatistics(t *testing.T) {
+	t.Parallel()
+	obs, change := changedWorld()
+	half := 14 * 24 * time.Hour
+	old := bandit.NewStats(t0, half)
+	for _, o := range obs[:150] {
+		old.Add(o)
+	}
+	post, arms, err := bandit.FitStats(old, obs[150:], bandit.FitOptions{Now: t0.Add(360 * time.Hour), HalfLife: half, ChangeZ: 4})
+	require.NoError(t, err)
+	requireFollowsChange(t, post, arms, change)
+	// a's evidence is its new regime's only (about 60/3 posts of a day or two), not its 120 earlier ones.
+	require.Less(t, summary(t, arms, "topic", "a").Evidence, 40.0)
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"time"
@@ -89,107 +90,147 @@ type ArmSummary struct {
 // each side) makes the arm's earlier posts a separate nuisance column, so its effect is learned from the
 // current regime only while those posts still inform the other arms.
 func Fit(obs []Observation, opt FitOptions) (*Posterior, []ArmSummary, error) {
+	return FitStats(nil, obs, opt)
+}
+
+// FitStats is Fit over the observations base summarises and obs together, where base's are older than
+// any of obs's: it gives Fit's result on all of them (up to rounding) when the change test finds nothing,
+// and otherwise counts base's observations of a changed arm in its earlier regime. Only obs are
+// change-tested. base must forget at opt.HalfLife; it is not changed. A nil base is no observations.
+func FitStats(base *Stats, obs []Observation, opt FitOptions) (*Posterior, []ArmSummary, error) {
 	if opt.HalfLife < 0 {
 		return nil, nil, fmt.Errorf("bandit: negative half-life %v", opt.HalfLife)
+	}
+	if base != nil {
+		if err := base.Validate(); err != nil {
+			return nil, nil, err
+		}
+		if base.HalfLife != opt.HalfLife {
+			return nil, nil, fmt.Errorf("bandit: statistics forget at %v, the fit at %v", base.HalfLife, opt.HalfLife)
+		}
+		base = base.Clone()
+		base.RollTo(opt.Now)
 	}
 	if opt.Prior == (Prior{}) {
 		opt.Prior = DefaultPrior
 	}
 	opt.ChangeMinPosts = cmp.Or(opt.ChangeMinPosts, 8)
-	weights := make([]float64, len(obs))
-	for i, o := range obs {
-		weights[i] = 1
-		if opt.HalfLife > 0 {
-			age := max(opt.Now.Sub(o.At), 0)
-			weights[i] = math.Exp2(-float64(age) / float64(opt.HalfLife))
-		}
-	}
-	features := featureOrder(obs, opt.Arms)
-	f, err := fitWith(obs, weights, features, nil, opt.Prior)
+	d := newDesign(base, obs, opt)
+	f, err := d.fit(nil, opt.Prior)
 	if err != nil {
 		return nil, nil, err
 	}
 	if opt.ChangeZ > 0 {
-		since := changePoints(obs, f, opt)
+		since := d.changePoints(f, opt)
 		if len(since) > 0 {
-			if f, err = fitWith(obs, weights, features, since, opt.Prior); err != nil {
+			if f, err = d.fit(since, opt.Prior); err != nil {
 				return nil, nil, err
 			}
 		}
 	}
-	post, err := f.posterior(len(features))
+	post, err := f.posterior(len(d.features))
 	if err != nil {
 		return nil, nil, err
 	}
-	post.Features = features
-	post.Since = f.since
+	post.Features = d.features
 	post.EffectSD = opt.Prior.EffectSD
-	return post, f.summaries(features, obs, weights), nil
+	if len(f.since) > 0 {
+		post.Since = map[string]time.Time{}
+		for c, t := range f.since {
+			post.Since[key(d.features[c-1])] = t
+		}
+	}
+	return post, f.summaries(d.features), nil
+}
+
+// design is a fit's input in column numbers: column 0 is the intercept, column i+1 features[i].
+type design struct {
+	features []Feature
+	base     *Stats
+	baseCols []int // the column of base's column j
+	obs      []Observation
+	cols     [][]int // each observation's columns (0 first)
+	w        []float64
+}
+
+func newDesign(base *Stats, obs []Observation, opt FitOptions) *design {
+	d := &design{base: base, obs: obs, cols: make([][]int, len(obs)), w: make([]float64, len(obs))}
+	index := map[Feature]int{}
+	var extra []Feature
+	add := func(f Feature, configured bool) {
+		if _, ok := index[f]; ok {
+			return
+		}
+		index[f] = -1
+		if configured {
+			d.features = append(d.features, f)
+		} else {
+			extra = append(extra, f)
+		}
+	}
+	for _, f := range opt.Arms {
+		add(f, true)
+	}
+	if base != nil {
+		for _, f := range base.Features {
+			add(f, false)
+		}
+	}
+	for _, o := range obs {
+		for _, f := range o.Arms {
+			add(f, false)
+		}
+	}
+	slices.SortFunc(extra, func(a, b Feature) int { return cmp.Or(cmp.Compare(a.Scope, b.Scope), cmp.Compare(a.Arm, b.Arm)) })
+	d.features = append(d.features, extra...)
+	for i, f := range d.features {
+		index[f] = i + 1
+	}
+	if base != nil {
+		d.baseCols = make([]int, len(base.Features)+1)
+		for j, f := range base.Features {
+			d.baseCols[j+1] = index[f]
+		}
+	}
+	for i, o := range obs {
+		cols := make([]int, 1, len(o.Arms)+1)
+		for _, f := range o.Arms {
+			cols = append(cols, index[f])
+		}
+		d.cols[i] = cols
+		d.w[i] = weight(opt.Now.Sub(o.At), opt.HalfLife)
+	}
+	return d
 }
 
 // fit is one regression's result over the full design (current arms, then nuisance columns of arms'
 // earlier regimes).
 type fit struct {
-	index   map[string]int // column of a feature key (current regime); 0 is the intercept
-	old     map[string]int // column of a changed arm's earlier regime
-	since   map[string]time.Time
+	old     map[int]int       // a changed arm's column → the column of its earlier regime
+	since   map[int]time.Time // a changed arm's column → the start of its current regime
 	mean    []float64
 	cov     []float64 // n×n
+	a       []float64 // n×n: Σ w x x' (its diagonal is each column's weighted evidence)
 	n       int
 	noiseSD float64
 }
 
 func key(f Feature) string { return f.Scope + ":" + f.Arm }
 
-func featureOrder(obs []Observation, configured []Feature) []Feature {
-	seen := map[string]bool{}
-	var out []Feature
-	for _, f := range configured {
-		if !seen[key(f)] {
-			seen[key(f)] = true
-			out = append(out, f)
-		}
+// column is the design column of current column c for an observation at at.
+func (f *fit) column(c int, at time.Time) int {
+	if t, ok := f.since[c]; ok && at.Before(t) {
+		return f.old[c]
 	}
-	var extra []Feature
-	for _, o := range obs {
-		for _, f := range o.Arms {
-			if !seen[key(f)] {
-				seen[key(f)] = true
-				extra = append(extra, f)
-			}
-		}
-	}
-	slices.SortFunc(extra, func(a, b Feature) int { return cmp.Or(cmp.Compare(a.Scope, b.Scope), cmp.Compare(a.Arm, b.Arm)) })
-	return append(out, extra...)
+	return c
 }
 
-// columns returns the design columns of one observation.
-func (f *fit) columns(o Observation) []int {
-	cols := []int{0}
-	for _, a := range o.Arms {
-		k := key(a)
-		if t, ok := f.since[k]; ok && o.At.Before(t) {
-			cols = append(cols, f.old[k])
-			continue
-		}
-		cols = append(cols, f.index[k])
-	}
-	return cols
-}
-
-func fitWith(obs []Observation, w []float64, features []Feature, since map[string]time.Time, prior Prior) (*fit, error) {
-	f := &fit{index: map[string]int{}, old: map[string]int{}, since: since}
-	for i, ft := range features {
-		f.index[key(ft)] = i + 1
-	}
-	n := len(features) + 1
-	oldKeys := make([]string, 0, len(since))
-	for k := range since {
-		oldKeys = append(oldKeys, k)
-	}
-	slices.Sort(oldKeys)
-	for _, k := range oldKeys {
-		f.old[k] = n
+func (d *design) fit(since map[int]time.Time, prior Prior) (*fit, error) {
+	n := len(d.features) + 1
+	f := &fit{old: map[int]int{}, since: since}
+	changed := slices.Sorted(maps.Keys(since))
+	for _, c := range changed {
+		f.old[c] = n
 		n++
 	}
 	f.n = n
@@ -197,16 +238,39 @@ func fitWith(obs []Observation, w []float64, features []Feature, since map[strin
 	A := make([]float64, n*n)
 	b := make([]float64, n)
 	var c, sw float64
-	for i, o := range obs {
-		cols := f.columns(o)
-		for _, p := range cols {
-			b[p] += w[i] * o.LogRate
-			for _, q := range cols {
-				A[p*n+q] += w[i]
+	if base := d.base; base != nil {
+		// base's observations are older than any change point: a changed arm's go to its earlier regime.
+		cols := make([]int, len(d.baseCols))
+		for j, col := range d.baseCols {
+			cols[j] = col
+			if old, ok := f.old[col]; ok {
+				cols[j] = old
 			}
 		}
-		c += w[i] * o.LogRate * o.LogRate
-		sw += w[i]
+		m := len(cols)
+		for p := range m {
+			b[cols[p]] += base.B[p]
+			for q := range m {
+				A[cols[p]*n+cols[q]] += base.A[p*m+q]
+			}
+		}
+		c, sw = base.C, base.W
+	}
+	var cols []int
+	for i, o := range d.obs {
+		cols = cols[:0]
+		for _, col := range d.cols[i] {
+			cols = append(cols, f.column(col, o.At))
+		}
+		w := d.w[i]
+		for _, p := range cols {
+			b[p] += w * o.LogRate
+			for _, q := range cols {
+				A[p*n+q] += w
+			}
+		}
+		c += w * o.LogRate * o.LogRate
+		sw += w
 	}
 	prec0 := make([]float64, n)
 	mean0 := make([]float64, n)
@@ -248,17 +312,12 @@ func fitWith(obs []Observation, w []float64, features []Feature, since map[strin
 			L[p*n+q] = A[p*n+q] / sigma2
 		}
 		L[p*n+p] += prec0[p]
+		rhs[p] = b[p]/sigma2 + prec0[p]*mean0[p]
 	}
 	if err := cholesky(L, n); err != nil {
 		return nil, err
 	}
-	f.mean = cholSolve(L, n, func() []float64 {
-		r := make([]float64, n)
-		for p := range n {
-			r[p] = b[p]/sigma2 + prec0[p]*mean0[p]
-		}
-		return r
-	}())
+	f.mean = cholSolve(L, n, rhs)
 	f.cov = make([]float64, n*n)
 	e := make([]float64, n)
 	for q := range n {
@@ -270,6 +329,7 @@ func fitWith(obs []Observation, w []float64, features []Feature, since map[strin
 		}
 	}
 	f.noiseSD = math.Sqrt(sigma2)
+	f.a = A
 	return f, nil
 }
 
@@ -289,25 +349,25 @@ func (f *fit) posterior(m int) (*Posterior, error) {
 	return &Posterior{Mean: slices.Clone(f.mean[:k]), Chol: block, NoiseSD: f.noiseSD}, nil
 }
 
-// changePoints runs the change test of every arm on the residuals of a first fit.
-func changePoints(obs []Observation, f *fit, opt FitOptions) map[string]time.Time {
+// changePoints runs the change test of every arm (by column) on the residuals of a first fit.
+func (d *design) changePoints(f *fit, opt FitOptions) map[int]time.Time {
 	type res struct {
 		at time.Time
 		r  float64
 	}
-	perArm := map[string][]res{}
-	for _, o := range obs {
+	perArm := make([][]res, len(d.features)+1)
+	for i, o := range d.obs {
 		pred := 0.0
-		for _, c := range f.columns(o) {
-			pred += f.mean[c]
+		for _, c := range d.cols[i] {
+			pred += f.mean[f.column(c, o.At)]
 		}
-		for _, a := range o.Arms {
-			perArm[key(a)] = append(perArm[key(a)], res{o.At, o.LogRate - pred})
+		for _, c := range d.cols[i][1:] {
+			perArm[c] = append(perArm[c], res{o.At, o.LogRate - pred})
 		}
 	}
-	since := map[string]time.Time{}
+	since := map[int]time.Time{}
 	m := opt.ChangeMinPosts
-	for k, rs := range perArm {
+	for c, rs := range perArm {
 		if len(rs) < 2*m {
 			continue
 		}
@@ -329,23 +389,18 @@ func changePoints(obs []Observation, f *fit, opt FitOptions) map[string]time.Tim
 			prefix += rs[i].r
 		}
 		if bestAt >= 0 && best > opt.ChangeZ {
-			since[k] = rs[bestAt].at
+			since[c] = rs[bestAt].at
 		}
 	}
 	return since
 }
 
 // summaries are the arms' lifts against their dimension's mean effect.
-func (f *fit) summaries(features []Feature, obs []Observation, w []float64) []ArmSummary {
-	evidence := map[string]float64{}
-	for i, o := range obs {
-		for _, a := range o.Arms {
-			k := key(a)
-			if t, ok := f.since[k]; ok && o.At.Before(t) {
-				continue
-			}
-			evidence[k] += w[i]
-		}
+func (f *fit) summaries(features []Feature) []ArmSummary {
+	// An arm's evidence is the weighted count of its current regime's posts: its column's diagonal.
+	evidence := make([]float64, len(features)+1)
+	for c := 1; c <= len(features); c++ {
+		evidence[c] = f.a[c*f.n+c]
 	}
 	dims := map[string][]int{}
 	var scopes []string
@@ -360,43 +415,41 @@ func (f *fit) summaries(features []Feature, obs []Observation, w []float64) []Ar
 		cols := dims[scope]
 		// The reference is the dimension's evidence-weighted mean effect (the account's usual mix); with
 		// no evidence at all, the plain mean.
-		ref := map[int]float64{}
+		ref := make([]float64, len(cols))
 		total := 0.0
 		for _, d := range cols {
-			total += evidence[key(features[d-1])]
+			total += evidence[d]
 		}
-		for _, d := range cols {
+		for i, d := range cols {
 			if total > 0 {
-				ref[d] = evidence[key(features[d-1])] / total
+				ref[i] = evidence[d] / total
 			} else {
-				ref[d] = 1 / float64(len(cols))
+				ref[i] = 1 / float64(len(cols))
 			}
 		}
-		for _, c := range cols {
+		e := make([]float64, len(cols))
+		for i, c := range cols {
 			// contrast e = unit(c) - ref: mean e'μ, variance e'Σe.
-			e := map[int]float64{}
-			for d, r := range ref {
-				if r != 0 {
-					e[d] -= r
-				}
+			for j := range cols {
+				e[j] = -ref[j]
 			}
-			e[c]++
+			e[i]++
 			var mu, v float64
-			for p, ep := range e {
-				mu += ep * f.mean[p]
-				for q, eq := range e {
-					v += ep * eq * f.cov[p*f.n+q]
+			for j, p := range cols {
+				mu += e[j] * f.mean[p]
+				for k, q := range cols {
+					v += e[j] * e[k] * f.cov[p*f.n+q]
 				}
 			}
 			sd := math.Sqrt(max(v, 0))
 			ft := features[c-1]
 			s := ArmSummary{Feature: ft, Lift: math.Exp(mu), Uncertainty: sd,
-				LiftLow: math.Exp(mu - 1.645*sd), LiftHigh: math.Exp(mu + 1.645*sd), Evidence: evidence[key(ft)],
+				LiftLow: math.Exp(mu - 1.645*sd), LiftHigh: math.Exp(mu + 1.645*sd), Evidence: evidence[c],
 				ProbAbove: 0.5}
 			if sd > 0 {
 				s.ProbAbove = 0.5 * math.Erfc(-mu/(sd*math.Sqrt2))
 			}
-			if t, ok := f.since[key(ft)]; ok {
+			if t, ok := f.since[c]; ok {
 				s.Since = &t
 			}
 			out = append(out, s)

@@ -1,0 +1,321 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/xbot/xbot/internal/bandit"
+)
+
+// The account's learning state (migration 011): per model the newest learned outcomes one by one
+// (learn_window) and the statistics of the rest per kind (learn_stats).
+
+type statsKey struct {
+	model     string
+	simulated bool
+}
+
+// statsKeys are every model and kind, in the order they are written.
+var statsKeys = []statsKey{{ModelPost, false}, {ModelPost, true}, {ModelReply, false}, {ModelReply, true}}
+
+// learnedObs is one learned outcome as its model reads it.
+type learnedObs struct {
+	id        int64
+	model     string
+	simulated bool
+	obs       bandit.Observation
+}
+
+// modelState is the account's learning state during a run, with the changes the run makes to it.
+type modelState struct {
+	rebuilt int // learned outcomes read to rebuild it; 0: loaded
+	window  map[string][]learnedObs
+	kept    map[string]int
+	stats   map[statsKey]*bandit.Stats
+	changed map[statsKey]bool
+	inserts []learnedObs // window rows to add
+	deletes []int64      // window rows (outcome ids) that moved into the statistics
+	clear   bool         // the stored window is stale: delete it before adding
+}
+
+// learnState is the account's state with the outcomes ids (this run's) added: loaded from learn_stats and
+// learn_window, or rebuilt from every learned outcome when there is no state at p.HalfLife.
+func learnState(ctx context.Context, tx pgx.Tx, accountID int64, ids []int64, p LearnParams) (*modelState, error) {
+	st := &modelState{window: map[string][]learnedObs{}, kept: map[string]int{}, stats: map[statsKey]*bandit.Stats{},
+		changed: map[statsKey]bool{}}
+	ok, err := st.loadStats(ctx, tx, accountID, p)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return st, st.rebuild(ctx, tx, accountID, ids, p)
+	}
+	fresh, err := readObservations(ctx, tx, `o.id = ANY($1)`, ids)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := tx.Query(ctx, `SELECT outcome_id, model, simulated, posted_at, arms, log_rate FROM learn_window
+		WHERE account_id = $1`, accountID)
+	if err != nil {
+		return nil, fmt.Errorf("learn run: read the window of account %d: %w", accountID, err)
+	}
+	inWindow := map[int64]bool{}
+	stored, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (learnedObs, error) {
+		var o learnedObs
+		var arms []string
+		if err := r.Scan(&o.id, &o.model, &o.simulated, &o.obs.At, &arms, &o.obs.LogRate); err != nil {
+			return o, err
+		}
+		inWindow[o.id] = true
+		o.obs.Arms = make([]bandit.Feature, len(arms))
+		for i, a := range arms {
+			o.obs.Arms[i] = decodeFeature(a)
+		}
+		return o, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("learn run: read the window of account %d: %w", accountID, err)
+	}
+	all := append(stored, fresh...)
+	slices.SortFunc(all, newestFirst)
+	for _, o := range all {
+		st.put(o, inWindow[o.id], p)
+	}
+	return st, nil
+}
+
+// newestFirst orders learned outcomes by posted_at, then id, descending (as the rebuild reads them).
+func newestFirst(a, b learnedObs) int {
+	return cmp.Or(b.obs.At.Compare(a.obs.At), cmp.Compare(b.id, a.id))
+}
+
+// put places one outcome, given newest first: into its model's window while it has room and the outcome
+// is younger than modelWindowHalfLives, otherwise into its kind's statistics.
+func (st *modelState) put(o learnedObs, stored bool, p LearnParams) {
+	cutoff := p.Now.Add(-time.Duration(modelWindowHalfLives) * p.HalfLife)
+	if st.kept[o.model] < p.Window && o.obs.At.After(cutoff) {
+		st.kept[o.model]++
+		st.window[o.model] = append(st.window[o.model], o)
+		if !stored {
+			st.inserts = append(st.inserts, o)
+		}
+		return
+	}
+	k := statsKey{o.model, o.simulated}
+	st.stats[k].Add(o.obs)
+	st.changed[k] = true
+	if stored {
+		st.deletes = append(st.deletes, o.id)
+	}
+}
+
+// loadStats reads the account's statistics rolled to p.Now; false when they are missing or kept at
+// another half-life.
+func (st *modelState) loadStats(ctx context.Context, tx pgx.Tx, accountID int64, p LearnParams) (bool, error) {
+	rows, err := tx.Query(ctx, `SELECT model, simulated, as_of, half_life_seconds, features, a, b, c, w
+		FROM learn_stats WHERE account_id = $1`, accountID)
+	if err != nil {
+		return false, fmt.Errorf("learn run: read statistics of account %d: %w", accountID, err)
+	}
+	defer rows.Close()
+	current := true
+	for rows.Next() {
+		var k statsKey
+		var halfLife float64
+		var features []string
+		s := &bandit.Stats{}
+		if err := rows.Scan(&k.model, &k.simulated, &s.At, &halfLife, &features, &s.A, &s.B, &s.C, &s.W); err != nil {
+			return false, fmt.Errorf("learn run: read statistics of account %d: %w", accountID, err)
+		}
+		if halfLife != p.HalfLife.Seconds() {
+			current = false
+			continue
+		}
+		s.HalfLife = p.HalfLife
+		for _, f := range features {
+			s.Features = append(s.Features, decodeFeature(f))
+		}
+		if err := s.Validate(); err != nil {
+			return false, fmt.Errorf("learn run: statistics of account %d (%s): %w", accountID, k.model, err)
+		}
+		s.RollTo(p.Now)
+		st.stats[k] = s
+	}
+	if err := rows.Err(); err != nil {
+		return false, fmt.Errorf("learn run: read statistics of account %d: %w", accountID, err)
+	}
+	for _, k := range statsKeys {
+		if st.stats[k] == nil {
+			current = false
+		}
+	}
+	return current, nil
+}
+
+// rebuild makes the state from every learned outcome of the account and ids, read once, newest first.
+func (st *modelState) rebuild(ctx context.Context, tx pgx.Tx, accountID int64, ids []int64, p LearnParams) error {
+	st.clear = true
+	for _, k := range statsKeys {
+		st.stats[k] = bandit.NewStats(p.Now, p.HalfLife)
+		st.changed[k] = true
+	}
+	for _, kind := range []string{"single", "reply"} {
+		n := 0
+		err := scanObservations(ctx, tx, `pd.account_id = $2 AND pd.decision_type = $3 AND (o.learned_at IS NOT NULL OR o.id = ANY($1))
+			ORDER BY pd.posted_at DESC, o.id DESC`, func(o learnedObs) {
+			n++
+			st.put(o, false, p)
+		}, ids, accountID, kind)
+		if err != nil {
+			return err
+		}
+		st.rebuilt += n
+	}
+	return nil
+}
+
+// readObservations reads the outcomes matching where (on outcomes o, posted_decisions pd,
+// content_metadata cm) that a model fits: first reading stored, impressions at it.
+func readObservations(ctx context.Context, tx pgx.Tx, where string, args ...any) ([]learnedObs, error) {
+	var out []learnedObs
+	err := scanObservations(ctx, tx, where, func(o learnedObs) { out = append(out, o) }, args...)
+	return out, err
+}
+
+func scanObservations(ctx context.Context, tx pgx.Tx, where string, fn func(learnedObs), args ...any) error {
+	rows, err := tx.Query(ctx, `
+		SELECT o.id, pd.decision_type, o.simulated, COALESCE(cm.topic, ''), COALESCE(cm.format, ''), COALESCE(cm.hook, ''),
+		       cm.hour_bucket, pd.posted_at, o.first_engagements, o.first_impressions, o.first_engagement_rate, o.impressions
+		FROM outcomes o
+		JOIN posted_decisions pd ON pd.decision_id = o.decision_id
+		JOIN content_metadata cm ON cm.decision_id = o.decision_id
+		WHERE o.status = 'ok' AND o.first_engagement_rate IS NOT NULL AND pd.decision_type IN ('single', 'reply')
+		  AND `+where, args...)
+	if err != nil {
+		return fmt.Errorf("learn run: read outcomes: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var o learnedObs
+		var kind, topic, format, hook string
+		var hour *int16
+		var eng, imp *int64
+		var firstER float64
+		var latestImp int64
+		if err := rows.Scan(&o.id, &kind, &o.simulated, &topic, &format, &hook, &hour, &o.obs.At, &eng, &imp, &firstER, &latestImp); err != nil {
+			return fmt.Errorf("learn run: scan outcome: %w", err)
+		}
+		switch {
+		case eng != nil && imp != nil && *imp > 0:
+			o.obs.LogRate = bandit.LogRate(float64(*eng), float64(*imp))
+		case latestImp > 0:
+			// Stored before the first reading's counts were kept: its rate at the latest impressions.
+			o.obs.LogRate = bandit.LogRate(math.Round(firstER*float64(latestImp)), float64(latestImp))
+		default:
+			continue
+		}
+		if kind == "reply" {
+			o.model = ModelReply
+			o.obs.Arms = []bandit.Feature{{Scope: bandit.ScopeReply, Arm: cmpString(topic, bandit.ReplyDefaultArm)}}
+		} else {
+			o.model = ModelPost
+			for _, f := range []bandit.Feature{{Scope: bandit.ScopeTopic, Arm: topic}, {Scope: bandit.ScopeFormat, Arm: format},
+				{Scope: bandit.ScopeHook, Arm: hook}} {
+				if f.Arm != "" {
+					o.obs.Arms = append(o.obs.Arms, f)
+				}
+			}
+			if hour != nil {
+				o.obs.Arms = append(o.obs.Arms, bandit.Feature{Scope: bandit.ScopeHour, Arm: strconv.Itoa(int(*hour))})
+			}
+		}
+		fn(o)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("learn run: read outcomes: %w", err)
+	}
+	return nil
+}
+
+// model is what the model fits in this mode: the statistics of the kinds it reads and its window.
+func (st *modelState) model(model string, allKinds bool, p LearnParams) (*bandit.Stats, []bandit.Observation, error) {
+	base := bandit.NewStats(p.Now, p.HalfLife)
+	var obs []bandit.Observation
+	for _, k := range statsKeys {
+		if k.model == model && (allKinds || !k.simulated) {
+			if err := base.Merge(st.stats[k]); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	for _, o := range st.window[model] {
+		if allKinds || !o.simulated {
+			obs = append(obs, o.obs)
+		}
+	}
+	return base, obs, nil
+}
+
+// save writes the run's changes to learn_window and learn_stats.
+func (st *modelState) save(ctx context.Context, tx pgx.Tx, accountID int64, now time.Time) error {
+	if st.clear {
+		if _, err := tx.Exec(ctx, `DELETE FROM learn_window WHERE account_id = $1`, accountID); err != nil {
+			return fmt.Errorf("learn run: clear the window of account %d: %w", accountID, err)
+		}
+	}
+	if len(st.deletes) > 0 {
+		if _, err := tx.Exec(ctx, `DELETE FROM learn_window WHERE outcome_id = ANY($1)`, st.deletes); err != nil {
+			return fmt.Errorf("learn run: trim the window of account %d: %w", accountID, err)
+		}
+	}
+	if len(st.inserts) > 0 {
+		rows := make([][]any, len(st.inserts))
+		for i, o := range st.inserts {
+			arms := make([]string, len(o.obs.Arms))
+			for j, f := range o.obs.Arms {
+				arms[j] = f.Scope + ":" + f.Arm
+			}
+			rows[i] = []any{o.id, accountID, o.model, o.simulated, o.obs.At, arms, o.obs.LogRate}
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"learn_window"},
+			[]string{"outcome_id", "account_id", "model", "simulated", "posted_at", "arms", "log_rate"}, pgx.CopyFromRows(rows)); err != nil {
+			return fmt.Errorf("learn run: add to the window of account %d: %w", accountID, err)
+		}
+	}
+	for _, k := range statsKeys {
+		if !st.changed[k] {
+			continue
+		}
+		s := st.stats[k]
+		s.RollTo(now)
+		features := make([]string, len(s.Features))
+		for i, f := range s.Features {
+			features[i] = f.Scope + ":" + f.Arm
+		}
+		_, err := tx.Exec(ctx, `
+			INSERT INTO learn_stats (account_id, model, simulated, as_of, half_life_seconds, features, a, b, c, w, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $4)
+			ON CONFLICT (account_id, model, simulated) DO UPDATE SET as_of = EXCLUDED.as_of,
+				half_life_seconds = EXCLUDED.half_life_seconds, features = EXCLUDED.features, a = EXCLUDED.a, b = EXCLUDED.b,
+				c = EXCLUDED.c, w = EXCLUDED.w, updated_at = EXCLUDED.updated_at`,
+			accountID, k.model, k.simulated, s.At, s.HalfLife.Seconds(), features, s.A, s.B, s.C, s.W)
+		if err != nil {
+			return fmt.Errorf("learn run: save statistics of account %d: %w", accountID, err)
+		}
+	}
+	return nil
+}
+
+// decodeFeature reads "scope:arm" (scopes have no colon; arms may).
+func decodeFeature(s string) bandit.Feature {
+	scope, arm, _ := strings.Cut(s, ":")
+	return bandit.Feature{Scope: scope, Arm: arm}
+}
