@@ -235,7 +235,10 @@ func fleetEnv(dbURL, simURL string, extra ...string) []string {
 		"X_API_KEY=" + xsim.DefaultConsumerKey, "X_API_SECRET=" + xsim.DefaultConsumerSecret,
 		"X_ACCESS_TOKEN=" + xsim.DefaultAccessToken, "X_ACCESS_TOKEN_SECRET=" + xsim.DefaultAccessTokenSecret,
 		"PLAN_INTERVAL=2h", "REPLY_INTERVAL=2h", "MIN_POST_SPACING=0s", "MAX_POSTS_PER_DAY=1000", "PLAN_WINDOW=0s",
-		"LOG_FORMAT=json", "LOG_LEVEL=warn", "PORT=0", "XBOT_SECRET_KEY=" + fleetSecretKey}
+		"LOG_FORMAT=json", "LOG_LEVEL=warn", "PORT=0", "XBOT_SECRET_KEY=" + fleetSecretKey,
+		// Several processes per test, several tests per server: each process's pool is capped (extra may
+		// raise it; the last value of a variable wins).
+		"DATABASE_MAX_CONNS=6"}
 	return append(env, extra...)
 }
 

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -71,11 +73,11 @@ func setup(ctx context.Context) error {
 	}
 	u.Path = "/" + dbName
 	pkg.url = u.String()
-	pkg.pool, err = newPool(ctx, pkg.url, "", 20)
+	pkg.pool, err = newPool(ctx, pkg.url, "", 8)
 	if err != nil {
 		return err
 	}
-	if _, err := store.Migrate(ctx, pkg.pool, ""); err != nil {
+	if err := whenServerHasRoom(ctx, func() error { _, err := store.Migrate(ctx, pkg.pool, ""); return err }); err != nil {
 		return fmt.Errorf("migrate test database: %w", err)
 	}
 	return nil
@@ -117,6 +119,9 @@ func newPool(ctx context.Context, dbURL, schema string, maxConns int32) (*pgxpoo
 		return nil, fmt.Errorf("parse test database url: %w", err)
 	}
 	cfg.MaxConns = maxConns
+	// Test binaries run side by side on one server (PostgreSQL's max_connections is 100 by default):
+	// a pool gives back what it no longer uses within seconds instead of holding its peak for 30 minutes.
+	cfg.MaxConnIdleTime = 2 * time.Second
 	if schema != "" {
 		cfg.ConnConfig.RuntimeParams["search_path"] = schema
 	}
@@ -161,10 +166,10 @@ func Schema(tb testing.TB) (*pgxpool.Pool, string) {
 	tb.Helper()
 	ctx := context.Background()
 	schema := "t_" + randomHex(6)
-	if _, err := Pool(tb).Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+	if err := whenServerHasRoom(ctx, func() error { _, err := Pool(tb).Exec(ctx, "CREATE SCHEMA "+schema); return err }); err != nil {
 		tb.Fatalf("dbtest: create schema: %v", err)
 	}
-	pool, err := newPool(ctx, pkg.url, schema, 10)
+	pool, err := newPool(ctx, pkg.url, schema, 6)
 	if err != nil {
 		tb.Fatalf("dbtest: %v", err)
 	}
@@ -172,10 +177,26 @@ func Schema(tb testing.TB) (*pgxpool.Pool, string) {
 		pool.Close()
 		_, _ = Pool(tb).Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
 	})
-	if _, err := store.Migrate(ctx, pool, schema); err != nil {
+	if err := whenServerHasRoom(ctx, func() error { _, err := store.Migrate(ctx, pool, schema); return err }); err != nil {
 		tb.Fatalf("dbtest: migrate schema %s: %v", schema, err)
 	}
 	return pool, schema
+}
+
+// whenServerHasRoom runs fn, and again with backoff for up to two minutes while the server refuses new
+// connections because it is full (SQLSTATE 53300: other test binaries on the same server). A test's setup
+// waits for room instead of failing; any other error returns at once.
+func whenServerHasRoom(ctx context.Context, fn func() error) error {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval, b.MaxInterval, b.MaxElapsedTime = 100*time.Millisecond, 2*time.Second, 2*time.Minute
+	return backoff.Retry(func() error {
+		err := fn()
+		var pgErr *pgconn.PgError
+		if err != nil && !(errors.As(err, &pgErr) && pgErr.Code == pgerrcode.TooManyConnections) {
+			return backoff.Permanent(err)
+		}
+		return err
+	}, backoff.WithContext(b, ctx))
 }
 
 // SchemaURL is a connection URL whose search_path is schema, for a separate process or pool.
