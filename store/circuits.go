@@ -57,6 +57,12 @@ func getCircuit(ctx context.Context, db DBTX, name string) (*Circuit, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read circuit %s: %w", name, err)
 	}
+	return circuitOf(name, until, reason, opened, probing), nil
+}
+
+// circuitOf is the circuit a row's columns describe (all nil: closed, never opened).
+func circuitOf(name string, until *time.Time, reason *string, opened, probing *time.Time) *Circuit {
+	c := &Circuit{Name: name, Reason: deref(reason)}
 	if until != nil {
 		c.Open, c.OpenUntil = true, *until
 	}
@@ -66,8 +72,7 @@ func getCircuit(ctx context.Context, db DBTX, name string) (*Circuit, error) {
 	if probing != nil {
 		c.ProbingUntil = *probing
 	}
-	c.Reason = deref(reason)
-	return c, nil
+	return c
 }
 
 func openCircuit(ctx context.Context, db DBTX, name string, now, until time.Time, reason string) error {

@@ -77,14 +77,15 @@ const decisionColumns = `decision_id::text, account_id, decision_type, content, 
 	COALESCE(tweet_id, ''), posted_at, posting_started_at, posting_attempt, COALESCE(skip_reason, ''),
 	COALESCE(error_message, ''), reconcile_checked_at, first_posting_at, COALESCE(backend, ''), created_at, updated_at`
 
-func scanDecision(row pgx.Row) (*Decision, error) {
+// scanDecision scans decisionColumns, then into extra the columns that follow them.
+func scanDecision(row pgx.Row, extra ...any) (*Decision, error) {
 	d := &Decision{}
 	var hb *int16
 	var props []byte
-	err := row.Scan(&d.DecisionID, &d.AccountID, &d.DecisionType, &d.Content, &d.ContentHash, &d.GenerationSource,
+	err := row.Scan(append([]any{&d.DecisionID, &d.AccountID, &d.DecisionType, &d.Content, &d.ContentHash, &d.GenerationSource,
 		&d.Status, &d.ScheduledAt, &d.Topic, &d.Format, &d.Hook, &hb, &props, &d.QualityScore, &d.LLMRequestID,
 		&d.TargetTweetID, &d.TargetUsername, &d.TweetID, &d.PostedAt, &d.PostingStartedAt, &d.PostingAttempt,
-		&d.SkipReason, &d.ErrorMessage, &d.ReconcileCheckedAt, &d.FirstPostingAt, &d.Backend, &d.CreatedAt, &d.UpdatedAt)
+		&d.SkipReason, &d.ErrorMessage, &d.ReconcileCheckedAt, &d.FirstPostingAt, &d.Backend, &d.CreatedAt, &d.UpdatedAt}, extra...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -177,6 +178,40 @@ func (s *Store) GetDecision(ctx context.Context, db DBTX, decisionID string) (*D
 		return nil, notFound(err, "decision "+decisionID)
 	}
 	return d, nil
+}
+
+// PostView is what a post job reads before it acts: the decision, the posting switch that applies to its
+// account (nil when none is stored; EffectivePostingSwitch) and the account's X circuit (GetCircuit).
+type PostView struct {
+	Decision *Decision
+	Switch   *PostingSwitch
+	Circuit  *Circuit
+}
+
+// GetPostView reads a decision with its account's posting switch and X circuit in one statement.
+func (s *Store) GetPostView(ctx context.Context, db DBTX, decisionID string) (*PostView, error) {
+	var swAccount *int64
+	var swPaused *bool
+	var swReason *string
+	var swSetAt *time.Time
+	var until, opened, probing *time.Time
+	var reason *string
+	d, err := scanDecision(db.QueryRow(ctx, `
+		SELECT d.*, sw.account_id, sw.paused, sw.reason, sw.set_at, c.open_until, c.reason, c.opened_at, c.probing_until
+		FROM (SELECT `+decisionColumns+` FROM content_metadata WHERE decision_id = $1) d
+		LEFT JOIN LATERAL (SELECT COALESCE(ps.account_id, 0) AS account_id, ps.paused, COALESCE(ps.reason, '') AS reason, ps.set_at
+			FROM posting_switches ps WHERE ps.account_id = d.account_id OR ps.account_id IS NULL
+			ORDER BY ps.account_id NULLS LAST LIMIT 1) sw ON true
+		LEFT JOIN circuits c ON c.name = 'x:' || d.account_id`, decisionID),
+		&swAccount, &swPaused, &swReason, &swSetAt, &until, &reason, &opened, &probing)
+	if err != nil {
+		return nil, notFound(err, "decision "+decisionID)
+	}
+	v := &PostView{Decision: d, Circuit: circuitOf(XCircuitName(d.AccountID), until, reason, opened, probing)}
+	if swPaused != nil {
+		v.Switch = &PostingSwitch{AccountID: *swAccount, Paused: *swPaused, Reason: deref(swReason), SetAt: *swSetAt}
+	}
+	return v, nil
 }
 
 // ClaimPosting moves a queued or posting row to posting with a new attempt number (the fencing token) and

@@ -258,3 +258,42 @@ func TestInsertDecisionsBatch(t *testing.T) {
 	// The same ids again: the batch fails as a whole.
 	require.Error(t, b.st.InsertDecisions(b.ctx, b.tx, ds))
 }
+
+// GetPostView reads the decision with the switch that applies to its account (its own over the fleet's)
+// and its X circuit, as EffectivePostingSwitch and GetCircuit would.
+func TestGetPostViewMatchesItsParts(t *testing.T) {
+	t.Parallel()
+	b := setupDecisions(t)
+	d := b.insert(t, store.StatusQueued, b.now)
+	same := func() *store.PostView {
+		t.Helper()
+		v, err := b.st.GetPostView(b.ctx, b.tx, d.DecisionID)
+		require.NoError(t, err)
+		want, err := b.st.GetDecision(b.ctx, b.tx, d.DecisionID)
+		require.NoError(t, err)
+		require.Equal(t, want, v.Decision)
+		sw, err := b.st.EffectivePostingSwitch(b.ctx, b.tx, b.acct.ID)
+		require.NoError(t, err)
+		require.Equal(t, sw, v.Switch)
+		c, err := b.st.GetCircuit(b.ctx, b.tx, store.XCircuitName(b.acct.ID))
+		require.NoError(t, err)
+		require.Equal(t, c, v.Circuit)
+		return v
+	}
+	v := same()
+	require.Nil(t, v.Switch)
+	require.False(t, v.Circuit.Open)
+
+	require.NoError(t, b.st.SetPostingSwitch(b.ctx, b.tx, 0, true, "fleet pause"))
+	require.True(t, same().Switch.Paused)
+	require.NoError(t, b.st.SetPostingSwitch(b.ctx, b.tx, b.acct.ID, false, "this one posts"))
+	require.NoError(t, b.st.OpenCircuit(b.ctx, b.tx, store.XCircuitName(b.acct.ID), b.now.Add(time.Hour), "401"))
+	v = same()
+	require.Equal(t, b.acct.ID, v.Switch.AccountID)
+	require.False(t, v.Switch.Paused)
+	require.True(t, v.Circuit.Open)
+	require.Equal(t, "401", v.Circuit.Reason)
+
+	_, err := b.st.GetPostView(b.ctx, b.tx, uuid.NewString())
+	require.ErrorIs(t, err, store.ErrNotFound)
+}

@@ -55,7 +55,7 @@ func (a *Approvals) Approve(ctx context.Context, decisionID string) (*store.Deci
 			return err
 		}
 		d.Status, d.ScheduledAt, d.HourBucket = store.StatusQueued, at, &hb
-		if _, err := a.River.InsertManyTx(ctx, tx, []river.InsertManyParams{postJob(d, a.Config)}); err != nil {
+		if _, err := a.River.InsertManyTx(ctx, tx, []river.InsertManyParams{postJob(d, a.Config, now)}); err != nil {
 			return fmt.Errorf("approve decision %s: insert post job: %w", decisionID, err)
 		}
 		out = d

@@ -83,7 +83,7 @@ func (w *CollectAnalyticsWorker) Work(ctx context.Context, job *river.Job[jobs.C
 			if next := job.Args.Reading; next <= len(cfg.AnalyticsFollowups) {
 				at := p.PostedAt.Add(cfg.AnalyticsFollowups[next-1])
 				if _, err := client(ctx).InsertTx(ctx, tx, jobs.CollectAnalyticsArgs{DecisionID: id, Reading: next + 1},
-					&river.InsertOpts{ScheduledAt: at}); err != nil {
+					&river.InsertOpts{ScheduledAt: runAt(at, d.Now())}); err != nil {
 					return fmt.Errorf("insert follow-up reading: %w", err)
 				}
 			}

@@ -238,6 +238,16 @@ func (d *Deps) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	return pgx.BeginFunc(ctx, d.Store.Pool, fn)
 }
 
+// runAt is the InsertOpts.ScheduledAt of a job due at t: t when it is after now, else zero. River inserts
+// a job given any ScheduledAt as scheduled, even one already due, and only the leader's scheduler (every
+// 5 s) makes it available; a due job inserted without one is available at once.
+func runAt(t, now time.Time) time.Time {
+	if t.After(now) {
+		return t
+	}
+	return time.Time{}
+}
+
 // client is the River client working the job (for InsertTx in the worker's transaction).
 func client(ctx context.Context) *river.Client[pgx.Tx] {
 	return river.ClientFromContext[pgx.Tx](ctx)

@@ -16,15 +16,20 @@ func (d *Deps) postingHeld(ctx context.Context, log *zap.Logger, dec *store.Deci
 	if err != nil {
 		return false, err
 	}
+	return d.postingHeldBy(log, dec, sw), nil
+}
+
+// postingHeldBy is postingHeld with the switch already read (nil: none stored).
+func (d *Deps) postingHeldBy(log *zap.Logger, dec *store.Decision, sw *store.PostingSwitch) bool {
 	switch {
 	case sw != nil && sw.Paused:
 		logPaused(log, dec.DecisionID, sw.AccountID == 0)
-		return true, nil
+		return true
 	case sw == nil && d.Config.PostingDisabled:
 		logPostingDisabled(log, dec.DecisionID)
-		return true, nil
+		return true
 	}
-	return false, nil
+	return false
 }
 
 // newDecisionStatus is the status a new decision is stored with: pending_approval when a person approves

@@ -255,7 +255,7 @@ func (w *PlanWorker) store(ctx context.Context, log *zap.Logger, accountID int64
 				arms = append(arms, p.topic, p.format, p.hook, strconv.Itoa(hb))
 			}
 			if dec.Status == store.StatusQueued {
-				posts = append(posts, postJob(dec, cfg))
+				posts = append(posts, postJob(dec, cfg, d.Now()))
 			}
 			out = append(out, dec)
 		}
@@ -278,11 +278,12 @@ func (w *PlanWorker) store(ctx context.Context, log *zap.Logger, accountID int64
 	return out, nil
 }
 
-// postJob is the post job of a queued decision, at its scheduled time.
-func postJob(dec *store.Decision, cfg Config) river.InsertManyParams {
+// postJob is the post job of a queued decision, at its scheduled time (available at once when that is
+// not after now).
+func postJob(dec *store.Decision, cfg Config, now time.Time) river.InsertManyParams {
 	return river.InsertManyParams{
 		Args:       jobs.PostArgs{DecisionID: dec.DecisionID},
-		InsertOpts: &river.InsertOpts{ScheduledAt: dec.ScheduledAt, MaxAttempts: cfg.PostMaxAttempts},
+		InsertOpts: &river.InsertOpts{ScheduledAt: runAt(dec.ScheduledAt, now), MaxAttempts: cfg.PostMaxAttempts},
 	}
 }
 

@@ -370,3 +370,30 @@ func TestPlanSamplesOnlySchedulableHours(t *testing.T) {
 	}
 	require.Equal(t, 4, n)
 }
+
+// Posts due now are inserted available, so a post queue works them at once: River would hold a job given
+// any ScheduledAt, even a past one, as scheduled until the leader's scheduler (every 5 s) moved it. Posts
+// due later are inserted scheduled at their time.
+func TestPlanDuePostsAreAvailableAtOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t, testOpts{cfg: func(c *Config) { c.PlanWindow, c.MinPostSpacing, c.MaxPostsPerDay = 0, 20*time.Minute, 100 }})
+	ctx := context.Background()
+	b.llm.Enqueue(postsAnswer(honestTexts[0], honestTexts[1], honestTexts[2]))
+	_, err := work(t, b, b.planWorker(), jobs.PlanArgs{AccountID: b.acct.ID}, nil)
+	require.NoError(t, err)
+	decs := b.planned(t)
+	require.Len(t, decs, 3)
+	for i, d := range decs {
+		var state string
+		require.NoError(t, b.pool.QueryRow(ctx, `SELECT state FROM river_job WHERE kind = 'post' AND args->>'decision_id' = $1`,
+			d.DecisionID).Scan(&state))
+		if i == 0 {
+			require.False(t, d.ScheduledAt.After(b.clock.Now()), "the first post is due now")
+			require.Equal(t, "available", state)
+			continue
+		}
+		require.True(t, d.ScheduledAt.After(b.clock.Now()))
+		require.Equal(t, "scheduled", state)
+		require.Equal(t, d.ScheduledAt.UTC(), b.postJobFor(t, d.DecisionID).ScheduledAt.UTC())
+	}
+}

@@ -95,15 +95,21 @@ func (w *PostWorker) giveUp(ctx context.Context, log *zap.Logger, id string, cau
 }
 
 func (w *PostWorker) work(ctx context.Context, log *zap.Logger, job *river.Job[jobs.PostArgs]) error {
-	cfg, st := w.d.Config, w.d.Store
+	st := w.d.Store
 	id := job.Args.DecisionID
-	d, err := st.GetDecision(ctx, st.Pool, id)
+	// One statement reads what every run needs: the row, its account's posting switch and X circuit.
+	v, err := st.GetPostView(ctx, st.Pool, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return river.JobCancel(fmt.Errorf("post decision %s: no such decision", id))
 	}
 	if err != nil {
 		return err
 	}
+	return w.workOn(ctx, log, v)
+}
+
+func (w *PostWorker) workOn(ctx context.Context, log *zap.Logger, v *store.PostView) error {
+	cfg, d := w.d.Config, v.Decision
 	if d.Status != store.StatusQueued && d.Status != store.StatusPosting {
 		return nil // posted, finished, or waiting for a person: nothing to do
 	}
@@ -111,16 +117,14 @@ func (w *PostWorker) work(ctx context.Context, log *zap.Logger, job *river.Job[j
 		if err != nil {
 			return err
 		}
-		return (&PostWorker{d: ad}).work(ctx, log, job) // posted with its own credentials, reconciled on its own timeline
+		return (&PostWorker{d: ad}).workOn(ctx, log, v) // posted with its own credentials, reconciled on its own timeline
 	}
 	now := w.d.Now()
 	if d.Status == store.StatusQueued {
 		if wait := d.ScheduledAt.Sub(now); wait > time.Second {
 			return river.JobSnooze(wait) // scheduled_at moved later by hand
 		}
-		if held, err := w.d.postingHeld(ctx, log, d); err != nil {
-			return err
-		} else if held {
+		if w.d.postingHeldBy(log, d, v.Switch) {
 			return river.JobSnooze(cfg.PostingSnooze)
 		}
 		if now.Sub(d.ScheduledAt) > cfg.QueuedMaxAge {
@@ -130,15 +134,11 @@ func (w *PostWorker) work(ctx context.Context, log *zap.Logger, job *river.Job[j
 			return w.skip(ctx, log, d, "synthetic_in_live")
 		}
 	}
-	acct, err := st.GetAccount(ctx, st.Pool, d.AccountID)
-	if err != nil {
-		return err
-	}
-	if err := w.checkCircuit(ctx, log, d.AccountID); err != nil {
+	if err := w.checkCircuit(ctx, log, d.AccountID, v.Circuit); err != nil {
 		return err
 	}
 	if d.Status == store.StatusPosting {
-		return w.reconcile(ctx, log, d, acct)
+		return w.reconcile(ctx, log, d)
 	}
 	attempt, next, err := w.claim(ctx, d)
 	if errors.Is(err, store.ErrNotFound) {
@@ -155,7 +155,7 @@ func (w *PostWorker) work(ctx context.Context, log *zap.Logger, job *river.Job[j
 	d.PostingAttempt, d.Status = attempt, store.StatusPosting
 	started := w.d.Now()
 	d.PostingStartedAt = &started
-	return w.send(ctx, log, d, acct)
+	return w.send(ctx, log, d)
 }
 
 // claim moves a queued row to posting. An original post keeps the account's pace (MIN_POST_SPACING,
@@ -181,7 +181,7 @@ func (w *PostWorker) claim(ctx context.Context, d *store.Decision) (int, time.Ti
 
 // send makes the X call for a claimed row and maps its outcome (the one place X failures become River
 // outcomes for posting).
-func (w *PostWorker) send(ctx context.Context, log *zap.Logger, d *store.Decision, acct *store.Account) error {
+func (w *PostWorker) send(ctx context.Context, log *zap.Logger, d *store.Decision) error {
 	cfg := w.d.Config
 	callCtx, cancel := context.WithTimeout(ctx, cfg.XCallTimeout)
 	post, err := w.d.X.CreatePost(callCtx, d.Content, d.TargetTweetID)
@@ -207,7 +207,7 @@ func (w *PostWorker) send(ctx context.Context, log *zap.Logger, d *store.Decisio
 	case errors.Is(err, xapi.ErrDuplicate):
 		// The post X already has may come from any earlier attempt, not only this one: look from the
 		// decision's creation (no post of it can be older).
-		found, rerr := w.findOnTimeline(ctx, d, acct, d.CreatedAt)
+		found, rerr := w.findOnTimeline(ctx, d, d.CreatedAt)
 		if rerr != nil {
 			return w.readFailed(log, rerr)
 		}
@@ -309,13 +309,13 @@ func (w *PostWorker) reconcileAt(d *store.Decision) time.Time {
 
 // reconcile settles a row found in posting: found on our timeline → posted; two empty reads a grace apart
 // after the deadline → the earlier call did not post, so send again under a new attempt.
-func (w *PostWorker) reconcile(ctx context.Context, log *zap.Logger, d *store.Decision, acct *store.Account) error {
+func (w *PostWorker) reconcile(ctx context.Context, log *zap.Logger, d *store.Decision) error {
 	cfg, st := w.d.Config, w.d.Store
 	now := w.d.Now()
 	if at := w.reconcileAt(d); now.Before(at) {
 		return river.JobSnooze(at.Sub(now))
 	}
-	found, err := w.findOnTimeline(ctx, d, acct, w.firstStartedAt(d))
+	found, err := w.findOnTimeline(ctx, d, w.firstStartedAt(d))
 	if err != nil {
 		return w.readFailed(log, err)
 	}
@@ -355,7 +355,7 @@ func (w *PostWorker) reconcile(ctx context.Context, log *zap.Logger, d *store.De
 	d.PostingAttempt = attempt
 	started := w.d.Now()
 	d.PostingStartedAt = &started
-	return w.send(ctx, log, d, acct)
+	return w.send(ctx, log, d)
 }
 
 // firstStartedAt is when the decision's first attempt started (its creation when unknown): a post of
@@ -369,7 +369,11 @@ func (w *PostWorker) firstStartedAt(d *store.Decision) time.Time {
 
 // findOnTimeline looks for the decision's post on our timeline since since (less a minute for clock
 // skew), comparing texts as X returns them (xapi.SameText).
-func (w *PostWorker) findOnTimeline(ctx context.Context, d *store.Decision, acct *store.Account, since time.Time) (*xapi.Post, error) {
+func (w *PostWorker) findOnTimeline(ctx context.Context, d *store.Decision, since time.Time) (*xapi.Post, error) {
+	acct, err := w.d.Store.GetAccount(ctx, w.d.Store.Pool, d.AccountID)
+	if err != nil {
+		return nil, fmt.Errorf("reconcile decision %s: %w", d.DecisionID, err)
+	}
 	userID := acct.UserID(w.d.Config.Backend)
 	if userID == "" {
 		return nil, fmt.Errorf("reconcile decision %s: account %d has no %s user id yet", d.DecisionID, acct.ID, w.d.Config.Backend)
@@ -404,7 +408,7 @@ func (w *PostWorker) recordPosted(ctx context.Context, log *zap.Logger, d *store
 			return err
 		}
 		_, err := client(ctx).InsertTx(ctx, tx, jobs.CollectAnalyticsArgs{DecisionID: d.DecisionID, Reading: 1},
-			&river.InsertOpts{ScheduledAt: postedAt.Add(w.d.Config.AnalyticsDelay)})
+			&river.InsertOpts{ScheduledAt: runAt(postedAt.Add(w.d.Config.AnalyticsDelay), w.d.Now())})
 		return err
 	})
 	if errors.Is(err, store.ErrNotFound) {
@@ -449,15 +453,11 @@ func (w *PostWorker) skip(ctx context.Context, log *zap.Logger, d *store.Decisio
 	return nil
 }
 
-// checkCircuit pauses posting while the account's X circuit is open; after the cooldown one probe
-// (GET /2/users/me) closes or re-opens it.
-func (w *PostWorker) checkCircuit(ctx context.Context, log *zap.Logger, accountID int64) error {
+// checkCircuit pauses posting while the account's X circuit (c, as read) is open; after the cooldown one
+// probe (GET /2/users/me) closes or re-opens it.
+func (w *PostWorker) checkCircuit(ctx context.Context, log *zap.Logger, accountID int64, c *store.Circuit) error {
 	st := w.d.Store
 	name := store.XCircuitName(accountID)
-	c, err := st.GetCircuit(ctx, st.Pool, name)
-	if err != nil {
-		return err
-	}
 	if !c.Open {
 		return nil
 	}

@@ -207,7 +207,7 @@ func (w *ReplyWorker) answer(ctx context.Context, log *zap.Logger, acct *store.A
 		if dec.Status != store.StatusQueued {
 			return nil
 		}
-		_, err = client(ctx).InsertManyTx(ctx, tx, []river.InsertManyParams{postJob(dec, cfg)})
+		_, err = client(ctx).InsertManyTx(ctx, tx, []river.InsertManyParams{postJob(dec, cfg, d.Now())})
 		return err
 	})
 	if err != nil {

@@ -271,7 +271,12 @@ func benchPipeline(b *testing.B) float64 {
 	_, schema := dbtest.Schema(b)
 	// The replica's own pool, sized like DATABASE_MAX_CONNS for this concurrency: commits in flight share
 	// the WAL flushes.
-	pool, err := store.OpenWith(ctx, dbtest.SchemaURL(b, schema), store.PoolOptions{MaxConns: pipelineConns})
+	pcfg, err := pgxpool.ParseConfig(dbtest.SchemaURL(b, schema))
+	require.NoError(b, err)
+	pcfg.MaxConns = pipelineConns
+	trips := newRoundTrips() // what each decision costs in round trips and statements
+	pcfg.ConnConfig.Tracer = trips
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	require.NoError(b, err)
 	b.Cleanup(pool.Close)
 	fake := llmtest.NewServer(b, llmtest.Options{APIKey: benchLLMKey, Varied: true})
@@ -314,6 +319,7 @@ func benchPipeline(b *testing.B) float64 {
 	elapsed := time.Since(start)
 	note("pipeline: %d decisions posted, analysed and learned from in %s (%d skipped by the gates)", learned, elapsed.Round(time.Millisecond), skipped)
 	jobStats(b, pool)
+	trips.report(learned)
 	dps := float64(learned) / elapsed.Seconds()
 	figure("pipeline_decisions", round(dps, 1), "decisions/s")
 	return dps
