@@ -370,3 +370,147 @@ func BenchmarkReserveSettlePurposeCap(b *testing.B) {
 	r.HasPurposeCap, r.PurposeCap = true, 1e5
 	benchReserveSettle(b, l, r)
 }
+
+// accountTotals is every account's ledger next to what it must agree with: the accounts' spent and
+// reserved, the api_usage cost and open reservations made for an account, as exact numeric text.
+func accountTotals(t testing.TB, pool interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}) [4]string {
+	t.Helper()
+	var g [4]string
+	require.NoError(t, pool.QueryRow(context.Background(), `SELECT
+		(SELECT COALESCE(SUM(spent_usd), 0) FROM llm_budget_accounts)::text,
+		(SELECT COALESCE(SUM(reserved_usd), 0) FROM llm_budget_accounts)::text,
+		(SELECT COALESCE(SUM(cost_usd), 0) FROM api_usage WHERE account_id IS NOT NULL)::text,
+		(SELECT COALESCE(SUM(amount_usd), 0) FROM llm_reservations WHERE account_id IS NOT NULL)::text`).
+		Scan(&g[0], &g[1], &g[2], &g[3]))
+	return g
+}
+
+// An account's share (budget_usd) refuses what would take the account past it, rolling back the whole
+// reservation; the day's cap still binds an account within its share; settle and reclaim move the
+// account's row with the day's.
+func TestLLMLedgerAccountShare(t *testing.T) {
+	t.Parallel()
+	pool, _ := dbtest.Schema(t)
+	l := &store.LLMLedger{Pool: pool}
+	ctx := context.Background()
+	forAccount := func(id int64, amount float64, share float64) llm.Reservation {
+		r := reservation("content_generation", amount, 1.5)
+		r.AccountID, r.RequestID = id, fmt.Sprintf("req-%d-%v", id, amount)
+		if share > 0 {
+			r.HasAccountCap, r.AccountCap = true, share
+		}
+		return r
+	}
+
+	a1 := reserve(t, l, forAccount(1, 0.6, 1))
+	got, err := l.Reserve(ctx, forAccount(1, 0.6, 1))
+	require.NoError(t, err)
+	require.Equal(t, llm.Reserved{Scope: "account", Spent: 0, Reserved: 0.6, Cap: 1}, got)
+	b, err := l.Budget(ctx, llmDay)
+	require.NoError(t, err)
+	require.InDelta(t, 0.6, b.Reserved, 1e-12, "the refused account reservation must not stay on the day")
+	require.Equal(t, 1, b.OpenReservations)
+	require.Equal(t, []llm.PurposeBudget{{Purpose: "content_generation", Reserved: 0.6}}, b.Purposes)
+
+	// Account 2 has no share of its own: only the day's cap (1.5) binds it.
+	a2 := reserve(t, l, forAccount(2, 0.8, 0))
+	got, err = l.Reserve(ctx, forAccount(2, 0.2, 0))
+	require.NoError(t, err)
+	require.Equal(t, "day", got.Scope)
+	require.False(t, got.OK)
+
+	settled, err := l.Settle(ctx, a1, llm.Usage{RequestID: a1.RequestID, Purpose: a1.Purpose, AccountID: 1, Model: "m",
+		Cost: 0.3, Status: llm.StatusSuccess, Day: llmDay, At: llmNow})
+	require.NoError(t, err)
+	require.True(t, settled)
+	// 0.3 + 0.7 fits account 1's share of 1, but not the day's 1.5 (0.3 spent + 0.8 reserved by account 2).
+	got, err = l.Reserve(ctx, forAccount(1, 0.7, 1))
+	require.NoError(t, err)
+	require.Equal(t, llm.Reserved{Scope: "day", Spent: 0.3, Reserved: 0.8, Cap: 1.5}, got)
+	a1b := reserve(t, l, forAccount(1, 0.4, 1))
+
+	b, err = l.Budget(ctx, llmDay)
+	require.NoError(t, err)
+	require.Equal(t, []llm.AccountBudget{{AccountID: 1, Spent: 0.3, Reserved: 0.4}, {AccountID: 2, Reserved: 0.8}}, b.Accounts)
+
+	// Both open reservations expire: the sweep counts them as spent on their accounts too.
+	n, err := l.ReclaimExpired(ctx, a2.ExpiresAt)
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
+	b, err = l.Budget(ctx, llmDay)
+	require.NoError(t, err)
+	require.Equal(t, []llm.AccountBudget{{AccountID: 1, Spent: 0.7}, {AccountID: 2, Spent: 0.8}}, b.Accounts)
+	settled, err = l.Settle(ctx, a1b, llm.Usage{RequestID: a1b.RequestID, Purpose: a1b.Purpose, AccountID: 1, Model: "m",
+		Cost: 0.1, Status: llm.StatusSuccess, Day: llmDay, At: llmNow})
+	require.NoError(t, err)
+	require.False(t, settled, "reclaimed already")
+
+	// Account 1 has 0.3 left of its share; the day has 0. A call for no account is bound by the day only.
+	got, err = l.Reserve(ctx, forAccount(1, 0.31, 1))
+	require.NoError(t, err)
+	require.Equal(t, "day", got.Scope)
+	g := totals(t, pool)
+	require.Equal(t, g.Spent, g.Usage)
+	require.Equal(t, [4]string{"1.50000000", "0.00000000", "1.50000000", "0"}, accountTotals(t, pool))
+	var refusedFor int64
+	require.NoError(t, l.RecordUsage(ctx, llm.Usage{RequestID: "refused", Purpose: "content_generation", AccountID: 2, Model: "m",
+		Status: llm.StatusRefused, ErrorCode: "budget_exhausted", Day: llmDay, At: llmNow}))
+	require.NoError(t, pool.QueryRow(ctx, `SELECT account_id FROM api_usage WHERE request_id = 'refused'`).Scan(&refusedFor))
+	require.EqualValues(t, 2, refusedFor)
+}
+
+// Reservations for two accounts (one with a share) race reclaims and settles from many goroutines: the
+// share holds exactly, and each account's row agrees with its reservations and usage rows.
+func TestLLMLedgerAccountShareConcurrent(t *testing.T) {
+	t.Parallel()
+	pool, _ := dbtest.Schema(t)
+	l := &store.LLMLedger{Pool: pool}
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	var admitted [3]atomic.Int64
+	errs := make(chan error, 200)
+	for i := range 120 {
+		acct := int64(1 + i%2)
+		wg.Go(func() {
+			r := reservation("content_generation", 0.01, 100)
+			r.AccountID, r.RequestID = acct, fmt.Sprint("c-", i)
+			if acct == 1 {
+				r.HasAccountCap, r.AccountCap = true, 0.25
+			}
+			got, err := l.Reserve(ctx, r)
+			if err != nil || !got.OK {
+				errs <- err
+				return
+			}
+			admitted[acct].Add(1)
+			r.ID = got.ID
+			if i%3 == 0 {
+				return // left open (a dead caller): reclaimed below at its amount
+			}
+			_, err = l.Settle(ctx, r, llm.Usage{RequestID: r.RequestID, Purpose: r.Purpose, AccountID: acct, Model: "m",
+				Cost: 0.01, Status: llm.StatusSuccess, Day: llmDay, At: llmNow})
+			errs <- err
+		})
+		if i%10 == 0 {
+			wg.Go(func() { _, err := l.ReclaimExpired(ctx, llmNow); errs <- err })
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	_, err := l.ReclaimExpired(ctx, llmNow.Add(llmTTL))
+	require.NoError(t, err)
+	require.EqualValues(t, 25, admitted[1].Load(), "exactly the share: 25 calls of 0.01 in 0.25")
+	require.EqualValues(t, 60, admitted[2].Load(), "no share: every call")
+	b, err := l.Budget(ctx, llmDay)
+	require.NoError(t, err)
+	require.Equal(t, []llm.AccountBudget{{AccountID: 1, Spent: 0.25}, {AccountID: 2, Spent: 0.6}}, b.Accounts)
+	require.Equal(t, [4]string{"0.85000000", "0.00000000", "0.85000000", "0"}, accountTotals(t, pool))
+	g := totals(t, pool)
+	require.Equal(t, g.Spent, g.Usage)
+	require.Equal(t, "0.85000000", g.Spent)
+}

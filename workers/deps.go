@@ -37,6 +37,9 @@ type Config struct {
 	Hooks            []string
 	Voice            string
 	MaxTokensPerPost int
+	// AccountBudgetUSD is the account's share of the day's LLM budget, binding when HasAccountBudget.
+	AccountBudgetUSD float64
+	HasAccountBudget bool
 
 	ReplyInterval  time.Duration
 	RepliesPerHour int

@@ -22,12 +22,23 @@ type DraftRequest struct {
 	User      string
 	N         int // texts wanted
 	MaxTokens int
+	// AccountID is the account the texts are for: its spend is counted apart and, with HasAccountBudget,
+	// bound by AccountBudgetUSD (its budget_usd share of the day) as well as the fleet's daily cap.
+	AccountID        int64
+	AccountBudgetUSD float64
+	HasAccountBudget bool
 }
 
 // Draft is the LLM's answer.
 type Draft struct {
 	Texts     []string
 	RequestID string
+}
+
+// draft asks the Drafter for one account's texts, under the account's share of the budget.
+func (d *Deps) draft(ctx context.Context, accountID int64, req DraftRequest) (*Draft, error) {
+	req.AccountID, req.AccountBudgetUSD, req.HasAccountBudget = accountID, d.Config.AccountBudgetUSD, d.Config.HasAccountBudget
+	return d.Drafter.Draft(ctx, req)
 }
 
 // retryAfter is the wait a retryable LLM error suggests, with a floor.
@@ -52,6 +63,7 @@ func (l LLMDrafter) Draft(ctx context.Context, req DraftRequest) (*Draft, error)
 		Purpose: req.Purpose, RequestID: req.RequestID, System: req.System,
 		User:      req.User + fmt.Sprintf("\nReturn JSON: {\"posts\":[{\"text\":\"...\"}]} with exactly %d item(s).", req.N),
 		MaxTokens: req.MaxTokens, Schema: schema,
+		AccountID: req.AccountID, AccountCapUSD: req.AccountBudgetUSD, HasAccountCap: req.HasAccountBudget,
 	})
 	if err != nil {
 		return nil, err

@@ -35,6 +35,14 @@ func logBudget(log *zap.Logger, spent, cap float64) {
 		zap.Float64("spent", spent), zap.Float64("cap", cap))
 }
 
+// logAccountBudget: the account's own share of the day (budget_usd) refused the call; the fleet's daily cap
+// may still have room for the other accounts.
+func logAccountBudget(log *zap.Logger, prefix string, e *llm.BudgetExhaustedError) {
+	log.Warn(fmt.Sprintf("[%s] ⚠️ OpenAI budget exhausted → not queueing spent=%.4f cap=%.4f scope=account account_id=%d",
+		prefix, e.Spent, e.Cap, e.AccountID),
+		zap.Float64("spent", e.Spent), zap.Float64("cap", e.Cap), zap.String("scope", "account"), zap.Int64("account_id", e.AccountID))
+}
+
 func logFoundQueue(log *zap.Logger, n int) {
 	log.Info(fmt.Sprintf("[POSTING_ORCHESTRATOR] 📋 Found %d decisions in queue", n), zap.Int("n", n))
 }

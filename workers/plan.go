@@ -64,7 +64,7 @@ func (w *PlanWorker) Work(ctx context.Context, job *river.Job[jobs.PlanArgs]) er
 	switch {
 	case d.Drafter != nil && (cfg.Live || d.LLMAvailable(ctx)):
 		requestID = uuid.NewString()
-		draft, err := d.Drafter.Draft(ctx, DraftRequest{
+		draft, err := d.draft(ctx, job.Args.AccountID, DraftRequest{
 			Purpose: "content_generation", RequestID: requestID, System: w.systemPrompt(),
 			User: w.userPrompt(picks), N: len(picks), MaxTokens: cfg.MaxTokensPerPost * len(picks),
 		})
@@ -129,6 +129,9 @@ func llmFailure(log *zap.Logger, prefix string, err error) error {
 		return nil
 	case errors.Is(err, llm.ErrQuotaExhausted), errors.Is(err, llm.ErrCircuitOpen):
 		logQuota(log, prefix)
+		return nil
+	case errors.As(err, &budget) && budget.Scope == "account":
+		logAccountBudget(log, prefix, budget)
 		return nil
 	case errors.As(err, &budget):
 		if prefix == "PLAN_JOB" {

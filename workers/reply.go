@@ -152,7 +152,7 @@ func (w *ReplyWorker) answer(ctx context.Context, log *zap.Logger, acct *store.A
 		requestID = uuid.NewString()
 		user := fmt.Sprintf("Reply to @%s.\n<mention>\n%s\n</mention>", m.Author.Username,
 			strings.NewReplacer("<mention>", "", "</mention>", "").Replace(m.Post.Text))
-		draft, err := d.Drafter.Draft(ctx, DraftRequest{Purpose: "reply_generation", RequestID: requestID, System: system,
+		draft, err := d.draft(ctx, acct.ID, DraftRequest{Purpose: "reply_generation", RequestID: requestID, System: system,
 			User: user, N: 1, MaxTokens: cfg.MaxTokensPerPost})
 		var outErr *llm.OutputError
 		switch {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"text/tabwriter"
 
+	"github.com/xbot/xbot/internal/config"
 	"github.com/xbot/xbot/internal/llm"
 	"github.com/xbot/xbot/internal/telemetry"
 	"github.com/xbot/xbot/store"
@@ -22,7 +23,8 @@ func cmdLLM() *command {
 			if err != nil {
 				return err
 			}
-			c, err := newLLM(e, store.New(pool))
+			st0 := store.New(pool)
+			c, err := newLLM(e, st0)
 			if err != nil {
 				return err
 			}
@@ -54,6 +56,13 @@ func cmdLLM() *command {
 				}
 				fmt.Fprintf(tw, "purpose %s\tspent %.6f reserved %.6f (%s)\n", p.Purpose, p.SpentUSD, p.ReservedUSD, capText)
 			}
+			lines, err := accountBudgetLines(ctx, e.cfg, st0, st.Accounts)
+			if err != nil {
+				return err
+			}
+			for _, l := range lines {
+				fmt.Fprintln(tw, l)
+			}
 			switch c := st.Circuit; {
 			case c.Forced:
 				fmt.Fprintf(tw, "circuit\tOPEN (forced by AI_QUOTA_CIRCUIT_OPEN=true)\n")
@@ -76,4 +85,46 @@ func newLLM(e *env, st *store.Store) (*llm.Client, error) {
 		return nil, fmt.Errorf("llm client: %w", err)
 	}
 	return c, nil
+}
+
+// accountBudgetLines are `xbot llm status`'s per-account lines: every account with spend or refusals
+// today or a share of its own (budget_usd), with what is left of the share.
+func accountBudgetLines(ctx context.Context, cfg *config.Config, st *store.Store, spend []llm.AccountBudget) ([]string, error) {
+	accts, err := st.ListAccounts(ctx, st.Pool)
+	if err != nil {
+		return nil, err
+	}
+	byID := map[int64]llm.AccountBudget{}
+	for _, b := range spend {
+		byID[b.AccountID] = b
+	}
+	var out []string
+	for _, a := range accts {
+		b, spent := byID[a.ID]
+		share, hasShare := accountShare(cfg, a)
+		if !spent && !hasShare {
+			continue
+		}
+		text := "day cap only"
+		if hasShare {
+			left := max(share-b.Spent-b.Reserved, 0)
+			text = fmt.Sprintf("share %.6f, left %.6f", share, left)
+			if b.Refused > 0 {
+				text += fmt.Sprintf("; EXHAUSTED: %d calls refused today", b.Refused)
+			}
+		} else if b.Refused > 0 {
+			text += fmt.Sprintf("; %d calls refused today", b.Refused)
+		}
+		out = append(out, fmt.Sprintf("account %s (%d)\tspent %.6f reserved %.6f (%s)", handleOf(a), a.ID, b.Spent, b.Reserved, text))
+	}
+	return out, nil
+}
+
+// accountShare is an account's budget_usd setting, if it has one (parsed as the workers parse it).
+func accountShare(cfg *config.Config, a *store.Account) (float64, bool) {
+	ac, err := cfg.ForAccount(a.EffectiveSettings())
+	if err != nil {
+		return 0, false
+	}
+	return ac.AccountBudgetUSD, ac.HasAccountBudget
 }

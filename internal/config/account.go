@@ -12,7 +12,7 @@ var accountSettings = map[string]string{
 	"topics": "CONTENT_TOPICS", "formats": "CONTENT_FORMATS", "hooks": "CONTENT_HOOKS", "voice": "VOICE_PROMPT",
 	"reply_queries": "REPLY_QUERIES", "posts_per_day": "MAX_POSTS_PER_DAY", "posts_per_plan": "POSTS_PER_PLAN",
 	"spacing": "MIN_POST_SPACING", "replies_per_day": "REPLIES_PER_DAY", "replies_per_hour": "REPLIES_PER_HOUR",
-	"timezone": "ACCOUNT_TZ",
+	"timezone": "ACCOUNT_TZ", "budget_usd": "BUDGET_USD",
 }
 
 // AccountSettingName returns the variable an account setting key names (a short key such as posts_per_day,
@@ -74,6 +74,10 @@ func (c *Config) ForAccount(settings map[string]string) (*Config, error) {
 	out.RepliesPerHour = p.integer("REPLIES_PER_HOUR", c.RepliesPerHour, 0, 1000)
 	if _, ok := settings["ACCOUNT_TZ"]; ok {
 		out.AccountTZ = p.location("ACCOUNT_TZ", c.AccountTZ.String())
+	}
+	out.AccountBudgetUSD, out.HasAccountBudget = 0, false
+	if _, ok := p.raw("BUDGET_USD"); ok {
+		out.AccountBudgetUSD, out.HasAccountBudget = p.float("BUDGET_USD", 0, 0, 1e6), true
 	}
 	if p.err != nil {
 		return nil, p.err

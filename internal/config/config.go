@@ -143,6 +143,12 @@ type Config struct {
 	MetricsToken    string // empty: /metrics and /api/metrics are open
 	RequireApproval bool
 	OTLPEndpoint    string // OTEL_EXPORTER_OTLP_ENDPOINT; empty: no OTLP export
+
+	// AccountBudgetUSD is one account's share of the day's LLM budget (its budget_usd setting, BUDGET_USD),
+	// binding only when HasAccountBudget; the day's DAILY_OPENAI_LIMIT_USD still binds the whole fleet.
+	// Never set from the environment.
+	AccountBudgetUSD float64
+	HasAccountBudget bool
 }
 
 // Error is a configuration error: one bad variable and what is allowed.

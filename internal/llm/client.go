@@ -158,6 +158,12 @@ type Request struct {
 	User      string
 	MaxTokens int     // max completion tokens; 0: the configured default
 	Schema    *Schema // nil: plain text output
+	// AccountID is the account the call is for (0: none): its spend is counted apart, and with
+	// HasAccountCap the call must also fit under AccountCapUSD, its share of the day (the day's cap
+	// still binds).
+	AccountID     int64
+	AccountCapUSD float64
+	HasAccountCap bool
 
 	// check validates the content before the call is settled, so api_usage records invalid output.
 	check func(content string) error
@@ -210,7 +216,7 @@ func (c *Client) Complete(ctx context.Context, req Request) (*Result, error) {
 
 	now := c.cfg.Now()
 	day := BudgetDay(now, c.cfg.BudgetTZ)
-	usage := Usage{RequestID: req.RequestID, Purpose: req.Purpose, Model: c.cfg.Model, Day: day, At: now}
+	usage := Usage{RequestID: req.RequestID, Purpose: req.Purpose, AccountID: req.AccountID, Model: c.cfg.Model, Day: day, At: now}
 
 	probe, err := c.admit(ctx, now, usage)
 	if err != nil {
@@ -218,7 +224,8 @@ func (c *Client) Complete(ctx context.Context, req Request) (*Result, error) {
 	}
 	_, amount := c.Estimate(req)
 	rsv := Reservation{Day: day, Purpose: req.Purpose, Amount: amount, DayCap: c.cfg.DailyCapUSD,
-		RequestID: req.RequestID, Model: c.cfg.Model, At: now, ExpiresAt: now.Add(c.cfg.ReservationTTL)}
+		RequestID: req.RequestID, Model: c.cfg.Model, At: now, ExpiresAt: now.Add(c.cfg.ReservationTTL),
+		AccountID: req.AccountID, AccountCap: req.AccountCapUSD, HasAccountCap: req.HasAccountCap}
 	if pc, ok := c.cfg.PurposeCapsUSD[req.Purpose]; ok {
 		rsv.PurposeCap, rsv.HasPurposeCap = pc, true
 	}
@@ -230,7 +237,7 @@ func (c *Client) Complete(ctx context.Context, req Request) (*Result, error) {
 		usage.Status, usage.ErrorCode = StatusRefused, "budget_exhausted"
 		err = c.ledger.RecordUsage(ctx, usage)
 		if err == nil {
-			err = &BudgetExhaustedError{Scope: got.Scope, Purpose: req.Purpose, Spent: got.Spent, Reserved: got.Reserved, Cap: got.Cap, Need: amount}
+			err = &BudgetExhaustedError{Scope: got.Scope, Purpose: req.Purpose, AccountID: req.AccountID, Spent: got.Spent, Reserved: got.Reserved, Cap: got.Cap, Need: amount}
 		}
 	}
 	if err != nil {

@@ -706,3 +706,85 @@ func TestReclaimExpiredSweep(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, st.OpenReservations)
 }
+
+// Two accounts' calls race from three replicas: each account's share (budget_usd) holds exactly, a
+// refused account leaves the other's calls alone, and the day's cap still binds the sum.
+func TestAccountShareAcrossReplicas(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name           string
+		dayCap         float64 // in calls
+		wantA1, wantA2 int     // admitted calls per account; -1: any, as long as the sum is the day's
+		wantSum        int
+	}{
+		{name: "shares bind", dayCap: 100, wantA1: 4, wantA2: 5, wantSum: 9},
+		{name: "the day binds too", dayCap: 6, wantA1: -1, wantA2: -1, wantSum: 6},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			estTokens, est := b.client(t, nil).Estimate(req("x"))
+			b.fake.Script(func(llmtest.Request) llmtest.Response {
+				return llmtest.Response{Content: "a post", PromptTokens: int(estTokens), MaxUsage: true}
+			})
+			shares := map[int64]float64{1: 4*est + est/2, 2: 5*est + est/2}
+			var wg sync.WaitGroup
+			var mu sync.Mutex
+			ok := map[int64]int{}
+			for r := range 3 {
+				c := b.replica(t, func(c *llm.Config) { c.DailyCapUSD = tc.dayCap * est })
+				for i := range 24 {
+					acct := int64(1 + i%2)
+					wg.Go(func() {
+						rq := req(fmt.Sprintf("r%d-%d", r, i))
+						rq.AccountID, rq.AccountCapUSD, rq.HasAccountCap = acct, shares[acct], true
+						_, err := c.Complete(context.Background(), rq)
+						var be *llm.BudgetExhaustedError
+						mu.Lock()
+						defer mu.Unlock()
+						switch {
+						case err == nil:
+							ok[acct]++
+						case errors.As(err, &be) && be.Scope == "account":
+							if be.AccountID != acct || be.Cap != shares[acct] {
+								ok[-1]++
+							}
+						case errors.As(err, &be) && be.Scope == "day":
+						default:
+							ok[-2]++
+						}
+					})
+				}
+			}
+			wg.Wait()
+			require.Zero(t, ok[-1], "a share's refusal names its account and share")
+			require.Zero(t, ok[-2], "no other errors")
+			require.Equal(t, tc.wantSum, ok[1]+ok[2])
+			require.LessOrEqual(t, ok[1], 4)
+			require.LessOrEqual(t, ok[2], 5)
+			if tc.wantA1 >= 0 {
+				require.Equal(t, map[int64]int{1: tc.wantA1, 2: tc.wantA2}, ok)
+			}
+			require.Equal(t, tc.wantSum, b.fake.Requests())
+			spent, usage := b.exactTotals(t)
+			require.Equal(t, spent, usage)
+			require.Zero(t, b.ledger(t).Reserved, "no reservation may dangle")
+			perAccount := map[int64]float64{}
+			rows, err := b.pool.Query(context.Background(), `SELECT account_id, spent_usd::float8 FROM llm_budget_accounts`)
+			require.NoError(t, err)
+			for rows.Next() {
+				var id int64
+				var s float64
+				require.NoError(t, rows.Scan(&id, &s))
+				perAccount[id] = s
+			}
+			require.NoError(t, rows.Err())
+			require.InDelta(t, float64(ok[1])*est, perAccount[1], 1e-9)
+			require.InDelta(t, float64(ok[2])*est, perAccount[2], 1e-9)
+			var refusedWithAccount int
+			require.NoError(t, b.pool.QueryRow(context.Background(), `SELECT count(*) FROM api_usage WHERE status = 'refused' AND account_id IN (1, 2)`).
+				Scan(&refusedWithAccount))
+			require.Equal(t, 72-tc.wantSum, refusedWithAccount, "every refusal is recorded against its account")
+		})
+	}
+}

@@ -8,7 +8,7 @@ import (
 
 // Sentinel kinds, checked with errors.Is. The typed errors below match them too.
 var (
-	// ErrBudgetExhausted: the call did not fit under the day's or the purpose's cap; nothing was sent.
+	// ErrBudgetExhausted: the call did not fit under the day's, the purpose's or the account's cap; nothing was sent.
 	ErrBudgetExhausted = errors.New("llm: budget exhausted")
 	// ErrQuotaExhausted: OpenAI answered insufficient_quota or one of its kin; the circuit is now open.
 	ErrQuotaExhausted = errors.New("llm: OpenAI quota exhausted")
@@ -27,15 +27,20 @@ var (
 
 // BudgetExhaustedError says which cap refused a call and where the ledger stood.
 type BudgetExhaustedError struct {
-	Scope    string  // "day" or "purpose"
-	Purpose  string  // the call's purpose
-	Spent    float64 // settled spend of the scope, USD
-	Reserved float64 // open reservations of the scope, USD
-	Cap      float64 // the scope's cap, USD
-	Need     float64 // the refused reservation, USD
+	Scope     string  // "day", "purpose" or "account"
+	Purpose   string  // the call's purpose
+	AccountID int64   // the account the call was for (0: none); its share refused it when Scope is "account"
+	Spent     float64 // settled spend of the scope, USD
+	Reserved  float64 // open reservations of the scope, USD
+	Cap       float64 // the scope's cap, USD
+	Need      float64 // the refused reservation, USD
 }
 
 func (e *BudgetExhaustedError) Error() string {
+	if e.Scope == "account" {
+		return fmt.Sprintf("llm: account %d's budget share exhausted (purpose %s): spent=%.6f reserved=%.6f need=%.6f cap=%.6f",
+			e.AccountID, e.Purpose, e.Spent, e.Reserved, e.Need, e.Cap)
+	}
 	return fmt.Sprintf("llm: %s budget exhausted (purpose %s): spent=%.6f reserved=%.6f need=%.6f cap=%.6f",
 		e.Scope, e.Purpose, e.Spent, e.Reserved, e.Need, e.Cap)
 }

@@ -52,6 +52,10 @@ type Reservation struct {
 	DayCap        float64
 	PurposeCap    float64 // ignored unless HasPurposeCap
 	HasPurposeCap bool
+	// AccountID is the account the call is made for (0: none); its row of the day is moved with the day's.
+	AccountID     int64
+	AccountCap    float64 // the account's share of the day (budget_usd); ignored unless HasAccountCap
+	HasAccountCap bool
 	RequestID     string    // written to api_usage if the reservation is reclaimed
 	Model         string    // likewise
 	At            time.Time // when the reservation is made (the client's clock)
@@ -66,7 +70,7 @@ type Reserved struct {
 	OK        bool
 	ID        int64   // the reservation's id when OK
 	Reclaimed int     // expired reservations of the day reclaimed by this call
-	Scope     string  // when refused: "day" or "purpose"
+	Scope     string  // when refused: "day", "purpose" or "account"
 	Spent     float64 // the scope's settled spend
 	Reserved  float64 // the scope's open reservations (after the reservation when OK)
 	Cap       float64
@@ -83,6 +87,7 @@ const (
 type Usage struct {
 	RequestID        string
 	Purpose          string
+	AccountID        int64 // 0: no account
 	Model            string
 	PromptTokens     int64
 	CompletionTokens int64
@@ -109,6 +114,15 @@ type DayBudget struct {
 	Reserved         float64
 	OpenReservations int // reservations of the day not yet settled or reclaimed
 	Purposes         []PurposeBudget
+	Accounts         []AccountBudget // accounts with calls (or refusals) on the day, by id
+}
+
+// AccountBudget is one account's share of a day.
+type AccountBudget struct {
+	AccountID int64
+	Spent     float64
+	Reserved  float64
+	Refused   int // the day's calls for it refused by a cap (api_usage error_code budget_exhausted)
 }
 
 // PurposeBudget is one purpose's share of a day.

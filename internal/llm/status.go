@@ -20,7 +20,9 @@ type Status struct {
 	// flight, or left by replicas that died mid-call until they expire and are reclaimed.
 	OpenReservations int
 	Purposes         []PurposeStatus
-	Circuit          CircuitStatus
+	// Accounts is each account's spend of the day (its share, budget_usd, is the account's setting).
+	Accounts []AccountBudget
+	Circuit  CircuitStatus
 }
 
 // PurposeStatus is one purpose's spend and cap (HasCap false: only the day's cap applies).
@@ -51,7 +53,7 @@ func (c *Client) Status(ctx context.Context) (*Status, error) {
 		return nil, fmt.Errorf("llm: status: %w", err)
 	}
 	st := &Status{Day: day, Model: c.cfg.Model, SpentUSD: b.Spent, ReservedUSD: b.Reserved, CapUSD: c.cfg.DailyCapUSD,
-		OpenReservations: b.OpenReservations}
+		OpenReservations: b.OpenReservations, Accounts: b.Accounts}
 	seen := map[string]bool{}
 	for _, p := range b.Purposes {
 		cp, has := c.cfg.PurposeCapsUSD[p.Purpose]
