@@ -101,7 +101,7 @@ func runCLI(env map[string]string, stdin string, args ...string) (int, string) {
 	out := &syncBuffer{}
 	m := NewMain()
 	m.Stdout, m.Stderr, m.Stdin = out, out, strings.NewReader(stdin)
-	m.LookupEnv = func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	m.LookupEnv = lookupIn(env)
 	err := m.Run(context.Background(), args)
 	m.Close()
 	return exitCode(out, err), out.String()

@@ -105,7 +105,7 @@ func TestShadowThenLiveUsesTheCredentialsUser(t *testing.T) {
 	m := newTestMain(t)
 	m.Stdout, m.Stderr = out, out
 	e := live()
-	m.LookupEnv = func(k string) (string, bool) { v, ok := e[k]; return v, ok }
+	m.LookupEnv = lookupIn(e)
 	err = m.Run(ctx, []string{"worker"})
 	m.Close()
 	var ee *ExitError
@@ -124,7 +124,7 @@ func TestLivePostingWithoutUserCredentialsExitsTwo(t *testing.T) {
 	out := &syncBuffer{}
 	m := newTestMain(t)
 	m.Stdout, m.Stderr = out, out
-	m.LookupEnv = func(k string) (string, bool) { v, ok := e[k]; return v, ok }
+	m.LookupEnv = lookupIn(e)
 	err := m.Run(context.Background(), []string{"worker"})
 	m.Close()
 	require.Equal(t, 2, exitCode(out, err))
@@ -156,7 +156,7 @@ func TestOAuth2WorkerStoresRotatedTokensEncrypted(t *testing.T) {
 		m := newTestMain(t)
 		m.XTransport = oauthPassthrough{api: m.XTransport}
 		m.Stdout, m.Stderr = out, out
-		m.LookupEnv = func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+		m.LookupEnv = lookupIn(env)
 		runCtx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() { done <- m.Run(runCtx, []string{"worker"}) }()

@@ -62,10 +62,23 @@ func newTestMain(t *testing.T) *Main {
 	return m
 }
 
+// lookupIn is the environment env as a test's program sees it. DATABASE_MAX_CONNS defaults to 6 there
+// unless env sets it: tests run several programs at once, beside other test binaries on one server, and
+// each would otherwise size its pool for a replica of its own (up to 20).
+func lookupIn(env map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) {
+		v, ok := env[k]
+		if !ok && k == "DATABASE_MAX_CONNS" {
+			return "6", true
+		}
+		return v, ok
+	}
+}
+
 func (b *testBundle) main() *Main {
 	m := NewMain()
 	m.Stdout, m.Stderr = b.stdout, b.stderr
-	m.LookupEnv = func(k string) (string, bool) { v, ok := b.env[k]; return v, ok }
+	m.LookupEnv = lookupIn(b.env)
 	return m
 }
 

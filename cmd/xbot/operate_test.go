@@ -20,7 +20,7 @@ func runCmd(env map[string]string, args ...string) (error, string) {
 	out := &syncBuffer{}
 	m := NewMain()
 	m.Stdout, m.Stderr = out, out
-	m.LookupEnv = func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	m.LookupEnv = lookupIn(env)
 	err := m.Run(context.Background(), args)
 	m.Close()
 	return err, out.String()

@@ -67,7 +67,7 @@ func TestWorkerStartsBeforeDatabase(t *testing.T) {
 	m := newTestMain(t)
 	m.Stdout, m.Stderr = out, out
 	env := map[string]string{"DATABASE_URL": down.String(), "PORT": "0", "POSTING_DISABLED": "true"}
-	m.LookupEnv = func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	m.LookupEnv = lookupIn(env)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx, []string{"worker"}) }()

@@ -34,7 +34,7 @@ func runProcess(t *testing.T, env map[string]string, args ...string) *process {
 	p := &process{out: &syncBuffer{}, done: make(chan error, 1)}
 	p.m = newTestMain(t)
 	p.m.Stdout, p.m.Stderr = p.out, p.out
-	p.m.LookupEnv = func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	p.m.LookupEnv = lookupIn(env)
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
 	go func() { p.done <- p.m.Run(ctx, args) }()
@@ -66,7 +66,7 @@ func runOnce(t *testing.T, env map[string]string, args ...string) string {
 	out := &syncBuffer{}
 	m := newTestMain(t)
 	m.Stdout, m.Stderr = out, out
-	m.LookupEnv = func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	m.LookupEnv = lookupIn(env)
 	require.NoError(t, m.Run(context.Background(), args), out.String())
 	m.Close()
 	return out.String()
