@@ -19,7 +19,7 @@ func TestAccelerate(t *testing.T) {
 	require.NoError(t, err)
 	c := accelerate(cfg)
 	require.Equal(t, 10*time.Second, c.PlanInterval)
-	require.Equal(t, 10*time.Second, c.PlanWindow)
+	require.Equal(t, 4*time.Minute, c.PlanWindow, "a simulated day")
 	require.Equal(t, 40*time.Second, c.AnalyticsDelay)
 	require.Equal(t, []time.Duration{4 * time.Minute, 12 * time.Minute}, c.AnalyticsFollowups)
 	require.Equal(t, 12*360, c.MaxPostsPerDay)

@@ -39,7 +39,7 @@ type simEvalOpts struct {
 
 func cmdSimEval() *command {
 	return &command{
-		summary: "measure learning: the real plan and learn workers on a throwaway schema, the simulator's audience model, on a simulated clock; prints cumulative regret of xbot against uniform random and the oracle (PLAN_WINDOW=24h makes the hour a real choice)",
+		summary: "measure learning: the real plan and learn workers on a throwaway schema, the simulator's audience model, on a simulated clock; prints cumulative regret of xbot against uniform random and the oracle (with the default PLAN_WINDOW of a day the hour is a real choice)",
 		usage:   "[--posts 300] [--seeds 5] [--change-at 0]",
 		flags: func(fs *flag.FlagSet) any {
 			o := &simEvalOpts{}

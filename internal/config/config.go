@@ -31,6 +31,9 @@ const (
 // DefaultDatabaseURL is used when DATABASE_URL is not set.
 const DefaultDatabaseURL = "postgres://postgres@localhost:5432/xbot?sslmode=disable"
 
+// DefaultPlanWindow is PLAN_WINDOW when it is not set, unless PLAN_INTERVAL is longer.
+const DefaultPlanWindow = 24 * time.Hour
+
 // Price is a model's price in USD per one million tokens.
 type Price struct {
 	InputPerM  float64
@@ -260,7 +263,9 @@ func Parse(lookup func(string) (string, bool), d Defaults) (*Config, error) {
 
 	c.PlanInterval = p.duration("PLAN_INTERVAL", time.Hour, time.Second)
 	c.PostsPerPlan = p.integer("POSTS_PER_PLAN", 3, 1, 20)
-	c.PlanWindow = p.duration("PLAN_WINDOW", c.PlanInterval, 0)
+	// A day by default, so every hour of the day is a choice the learner can make (README "Learning": with a
+	// window of one PLAN_INTERVAL the day's cap fills in its first hours); longer intervals keep their own.
+	c.PlanWindow = p.duration("PLAN_WINDOW", max(DefaultPlanWindow, c.PlanInterval), 0)
 
 	c.ContentTopics = p.list("CONTENT_TOPICS", nil)
 	c.ContentFormats = p.list("CONTENT_FORMATS", nil)

@@ -22,10 +22,23 @@ func TestDefaults(t *testing.T) {
 	require.True(t, c.PostingDisabled)
 	require.Equal(t, 4*time.Hour, c.AnalyticsDelay)
 	require.Equal(t, []time.Duration{24 * time.Hour, 72 * time.Hour}, c.AnalyticsFollowups)
-	require.Equal(t, c.PlanInterval, c.PlanWindow)
+	require.Equal(t, 24*time.Hour, c.PlanWindow, "a day: every hour is a choice")
 	require.Equal(t, config.Price{InputPerM: 0.15, OutputPerM: 0.60}, c.OpenAIPrice)
 	require.Equal(t, "json", c.LogFormat)
 	require.NotEmpty(t, c.ContentTopics)
+}
+
+// PLAN_WINDOW defaults to a day, or to PLAN_INTERVAL when that is longer (so no day goes unplanned).
+func TestPlanWindowDefault(t *testing.T) {
+	t.Parallel()
+	for interval, want := range map[string]time.Duration{"2h": 24 * time.Hour, "24h": 24 * time.Hour, "48h": 48 * time.Hour} {
+		c, err := parse(map[string]string{"PLAN_INTERVAL": interval})
+		require.NoError(t, err)
+		require.Equal(t, want, c.PlanWindow, interval)
+	}
+	c, err := parse(map[string]string{"PLAN_INTERVAL": "48h", "PLAN_WINDOW": "0s"})
+	require.NoError(t, err)
+	require.Zero(t, c.PlanWindow, "set: as given")
 }
 
 func TestBadValues(t *testing.T) {
