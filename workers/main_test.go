@@ -122,7 +122,7 @@ func baseConfig() Config {
 		PostingSnooze:    5 * time.Minute,
 		PostMaxAttempts:  4,
 		SweepInterval:    time.Minute,
-		XCallTimeout:     2 * time.Second,
+		XCallTimeout:     5 * time.Second, // reads must not time out on a loaded 2-core machine; timeout faults hang longer
 		XReconcileGrace:  30 * time.Second,
 		XCircuitCooldown: 15 * time.Minute,
 	}
@@ -137,7 +137,7 @@ func setup(t *testing.T, o testOpts) *testBundle {
 	core, logs := observer.New(zapcore.InfoLevel)
 	log := zap.New(core)
 
-	simCfg := xsim.Config{Clock: clk, Seed: 7, HangFor: 3 * time.Second}
+	simCfg := xsim.Config{Clock: clk, Seed: 7, HangFor: 6 * time.Second}
 	if o.simConfig != nil {
 		o.simConfig(&simCfg)
 	}
