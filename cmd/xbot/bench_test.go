@@ -276,6 +276,8 @@ func benchPipeline(b *testing.B) float64 {
 	pcfg.MaxConns = pipelineConns
 	trips := newRoundTrips() // what each decision costs in round trips and statements
 	pcfg.ConnConfig.Tracer = trips
+	app := "xbot_bench_" + schema // names its backends, for their CPU
+	pcfg.ConnConfig.RuntimeParams["application_name"] = app
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	require.NoError(b, err)
 	b.Cleanup(pool.Close)
@@ -299,6 +301,7 @@ func benchPipeline(b *testing.B) float64 {
 			params = append(params, river.InsertManyParams{Args: jobs.PlanArgs{AccountID: id}})
 		}
 	}
+	cpu := newCPUMeter(app)
 	start := time.Now()
 	_, err = p.rc.InsertMany(ctx, params)
 	require.NoError(b, err)
@@ -320,6 +323,7 @@ func benchPipeline(b *testing.B) float64 {
 	note("pipeline: %d decisions posted, analysed and learned from in %s (%d skipped by the gates)", learned, elapsed.Round(time.Millisecond), skipped)
 	jobStats(b, pool)
 	trips.report(learned)
+	cpu.report(ctx, pool, learned, elapsed)
 	dps := float64(learned) / elapsed.Seconds()
 	figure("pipeline_decisions", round(dps, 1), "decisions/s")
 	return dps

@@ -1,23 +1,30 @@
 package main
 
 import (
+	"bytes"
 	"cmp"
 	"context"
+	"fmt"
+	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // roundTrips is a pgx tracer for the pipeline benchmark: per statement (its first words), how many times it
 // ran and for how long the caller waited, and how many round trips reached the server (a batch is one).
 type roundTrips struct {
-	mu    sync.Mutex
-	trips int
-	stmts map[string]*stmtStat
+	mu     sync.Mutex
+	trips  int
+	stmts  map[string]*stmtStat
+	labels map[string]string // by SQL text: labelling is not free
 }
 
 type stmtStat struct {
@@ -38,7 +45,9 @@ var _ interface {
 	pgx.BatchTracer
 } = (*roundTrips)(nil)
 
-func newRoundTrips() *roundTrips { return &roundTrips{stmts: map[string]*stmtStat{}} }
+func newRoundTrips() *roundTrips {
+	return &roundTrips{stmts: map[string]*stmtStat{}, labels: map[string]string{}}
+}
 
 var (
 	sqlComment = regexp.MustCompile(`--[^\n]*`)
@@ -56,9 +65,13 @@ func label(sql string) string {
 }
 
 func (r *roundTrips) add(sql string, wait time.Duration, trip bool) {
-	l := label(sql)
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	l, ok := r.labels[sql]
+	if !ok {
+		l = label(sql)
+		r.labels[sql] = l
+	}
 	if trip {
 		r.trips++
 	}
@@ -112,5 +125,62 @@ func (r *roundTrips) report(decisions int) {
 	slices.SortFunc(rows, func(a, b row) int { return cmp.Compare(b.n, a.n) })
 	for _, x := range rows[:min(len(rows), 25)] {
 		note("  %6.2f/decision, mean wait %6.1f ms: %s", float64(x.n)/float64(decisions), float64(x.wait.Microseconds())/1000/float64(x.n), x.label)
+	}
+}
+
+// cpuMeter is the CPU the pipeline benchmark spends: this process's (workers, River, and the in-process LLM
+// fake and simulator) and its PostgreSQL backends' (found by application_name, read from /proc, so only
+// when PostgreSQL runs on this machine). On a shared machine throughput follows the share of the cores a
+// run gets; CPU per decision does not.
+type cpuMeter struct {
+	app   string
+	self0 time.Duration
+}
+
+func newCPUMeter(app string) *cpuMeter { return &cpuMeter{app: app, self0: selfCPU()} }
+
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// backendsCPU sums utime and stime of the backends named app (-1: not readable here).
+func backendsCPU(ctx context.Context, pool *pgxpool.Pool, app string) time.Duration {
+	rows, err := pool.Query(ctx, `SELECT pid FROM pg_stat_activity WHERE application_name = $1`, app)
+	if err != nil {
+		return -1
+	}
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil || len(pids) == 0 {
+		return -1
+	}
+	var ticks int64
+	for _, pid := range pids {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return -1
+		}
+		// The fields after the command's closing parenthesis: state is field 3, utime 14, stime 15.
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(f) < 13 {
+			return -1
+		}
+		u, _ := strconv.ParseInt(f[11], 10, 64)
+		s, _ := strconv.ParseInt(f[12], 10, 64)
+		ticks += u + s
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond // USER_HZ is 100 on Linux
+}
+
+// report notes the CPU per decision since the meter started.
+func (m *cpuMeter) report(ctx context.Context, pool *pgxpool.Pool, decisions int, elapsed time.Duration) {
+	self := selfCPU() - m.self0
+	per := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(decisions) }
+	note("pipeline: CPU per decision: %.2f ms in this process (%.0f %% of a core over the run)", per(self), 100*self.Seconds()/elapsed.Seconds())
+	if pg := backendsCPU(ctx, pool, m.app); pg >= 0 {
+		note("pipeline: CPU per decision: %.2f ms in its PostgreSQL backends (%.0f %% of a core over the run)", per(pg), 100*pg.Seconds()/elapsed.Seconds())
 	}
 }
