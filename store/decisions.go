@@ -240,51 +240,95 @@ type PostPace struct {
 }
 
 // ClaimPaced claims a queued original post like ClaimPosting when the account's pace allows a send now;
-// otherwise it claims nothing and returns when the next slot opens. Claims of one account are serialised by
-// a transaction-scoped advisory lock (never the account's row, whose lock would stall every insert that
-// references the account), and the pace read and the claim are one statement sent with the lock in one
-// round trip: given the pool, they are one implicit transaction, committed durably before this returns, so
-// the lock is held for no client round trip; given a transaction, they join it.
+// otherwise it claims nothing and returns when the next slot opens. It is ClaimPacedMany for one post.
 func (s *Store) ClaimPaced(ctx context.Context, db DBTX, decisionID string, accountID int64, backend string, prevAttempt int, p PostPace) (int, time.Time, error) {
+	res, err := s.ClaimPacedMany(ctx, db, accountID, backend, []PaceClaim{{DecisionID: decisionID, PrevAttempt: prevAttempt}}, p)
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	return res[0].Attempt, res[0].Next, res[0].Err
+}
+
+// PaceClaim is one queued original post to claim under its account's pace: the row and the attempt it was
+// read at (the fencing token).
+type PaceClaim struct {
+	DecisionID  string
+	PrevAttempt int
+}
+
+// PaceResult is one claim's outcome: claimed under Attempt; or, when the pace left no slot for it, claimed
+// nothing and Next is when one opens; or Err is ErrNotFound (another run changed the row first).
+type PaceResult struct {
+	Attempt int
+	Next    time.Time
+	Err     error
+}
+
+// ClaimPacedMany claims queued original posts of one account, in order, as far as its pace allows now
+// (MIN_POST_SPACING: one send per spacing; MAX_POSTS_PER_DAY), each like ClaimPosting. Claims of one
+// account are serialised by a transaction-scoped advisory lock (never the account's row, whose lock would
+// stall every insert that references the account), and the pace read and the claims are one statement sent
+// with the lock in one round trip: given the pool, they are one implicit transaction, committed durably
+// before this returns, so the lock is held for no client round trip; given a transaction, they join it.
+func (s *Store) ClaimPacedMany(ctx context.Context, db DBTX, accountID int64, backend string, claims []PaceClaim, p PostPace) ([]PaceResult, error) {
 	bdb, ok := db.(batchSender)
 	if !ok {
-		return 0, time.Time{}, fmt.Errorf("claim decision %s: %T cannot send a batch", decisionID, db)
+		return nil, fmt.Errorf("claim posts of account %d: %T cannot send a batch", accountID, db)
+	}
+	ids, prev := make([]string, len(claims)), make([]int32, len(claims))
+	for i, c := range claims {
+		ids[i], prev[i] = c.DecisionID, int32(c.PrevAttempt)
 	}
 	now := s.Now()
 	b := &pgx.Batch{}
 	b.Queue(`SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || ':pace:' || $1::bigint::text, 0))`, accountID)
 	// Both pace reads use the content_metadata_post_pace index: the newest entry and the day's range, never
 	// the account's whole history. The statement's snapshot is taken after the lock, so it sees every claim
-	// committed before.
+	// committed before. The claims take the slots the pace leaves, in order; each is fenced by its attempt.
 	var last *time.Time
 	var today int
-	var attempt *int
+	var claimedOrds []int64 // 1-based positions in claims
+	var claimedAttempts []int32
 	b.Queue(`
 		WITH pace AS (
 			SELECT (SELECT COALESCE(posting_started_at, posted_at) FROM content_metadata
 				WHERE account_id = $1 AND decision_type = 'single' AND status IN ('posting', 'posted', 'unconfirmed')
-				  AND decision_id <> $2 AND COALESCE(posting_started_at, posted_at) IS NOT NULL
+				  AND decision_id <> ALL($2::uuid[]) AND COALESCE(posting_started_at, posted_at) IS NOT NULL
 				ORDER BY COALESCE(posting_started_at, posted_at) DESC LIMIT 1) AS last,
 			(SELECT count(*) FROM content_metadata
 				WHERE account_id = $1 AND decision_type = 'single' AND status IN ('posting', 'posted', 'unconfirmed')
-				  AND decision_id <> $2 AND COALESCE(posting_started_at, posted_at) >= $3
+				  AND decision_id <> ALL($2::uuid[]) AND COALESCE(posting_started_at, posted_at) >= $3
 				  AND COALESCE(posting_started_at, posted_at) < $4) AS today
+		), slots AS (
+			SELECT LEAST(
+				CASE WHEN NOT $8 THEN 2147483647 WHEN last IS NULL OR last <= $9 THEN 1 ELSE 0 END,
+				CASE WHEN $10 <= 0 THEN 2147483647 ELSE GREATEST($10 - today, 0) END) AS n
+			FROM pace
+		), pick AS (
+			SELECT c.decision_id, u.attempt, u.ord FROM unnest($2::uuid[], $7::int[]) WITH ORDINALITY AS u (id, attempt, ord)
+			JOIN content_metadata c ON c.decision_id = u.id
+			WHERE c.account_id = $1 AND c.status IN ('queued', 'posting') AND c.posting_attempt = u.attempt
+			ORDER BY u.ord LIMIT (SELECT n FROM slots)
 		), claimed AS (
-			UPDATE content_metadata SET status = 'posting', posting_attempt = posting_attempt + 1,
-				posting_started_at = $5, first_posting_at = COALESCE(first_posting_at, $5), reconcile_checked_at = NULL,
+			UPDATE content_metadata c SET status = 'posting', posting_attempt = c.posting_attempt + 1,
+				posting_started_at = $5, first_posting_at = COALESCE(c.first_posting_at, $5), reconcile_checked_at = NULL,
 				backend = $6, updated_at = $5
-			WHERE decision_id = $2 AND status IN ('queued', 'posting') AND posting_attempt = $7
-			  AND (SELECT (NOT $8 OR last IS NULL OR last <= $9) AND ($10 <= 0 OR today < $10) FROM pace)
-			RETURNING posting_attempt
+			FROM pick WHERE c.decision_id = pick.decision_id AND c.status IN ('queued', 'posting') AND c.posting_attempt = pick.attempt
+			RETURNING pick.ord, c.posting_attempt
 		)
-		SELECT last, today, (SELECT posting_attempt FROM claimed) FROM pace`,
-		accountID, decisionID, p.DayStart, p.DayEnd, now, backend, prevAttempt, p.Spacing > 0, now.Add(-p.Spacing), p.PerDay,
-	).QueryRow(func(row pgx.Row) error { return row.Scan(&last, &today, &attempt) })
+		SELECT last, today, ARRAY(SELECT ord FROM claimed), ARRAY(SELECT posting_attempt FROM claimed) FROM pace`,
+		accountID, ids, p.DayStart, p.DayEnd, now, backend, prev, p.Spacing > 0, now.Add(-p.Spacing), p.PerDay,
+	).QueryRow(func(row pgx.Row) error { return row.Scan(&last, &today, &claimedOrds, &claimedAttempts) })
 	if err := bdb.SendBatch(ctx, b).Close(); err != nil {
-		return 0, time.Time{}, fmt.Errorf("claim decision %s: pace of account %d: %w", decisionID, accountID, err)
+		return nil, fmt.Errorf("claim posts of account %d: %w", accountID, err)
 	}
-	if attempt != nil {
-		return *attempt, time.Time{}, nil
+	got := make(map[int]int, len(claimedOrds))
+	for i, ord := range claimedOrds {
+		got[int(ord)-1] = int(claimedAttempts[i])
+	}
+	// The pace after these claims says when the next slot opens for the posts that got none.
+	if len(got) > 0 {
+		last, today = &now, today+len(got)
 	}
 	var next time.Time
 	if last != nil && p.Spacing > 0 && last.Add(p.Spacing).After(now) {
@@ -293,10 +337,18 @@ func (s *Store) ClaimPaced(ctx context.Context, db DBTX, decisionID string, acco
 	if p.PerDay > 0 && today >= p.PerDay && p.DayEnd.After(next) {
 		next = p.DayEnd
 	}
-	if next.IsZero() {
-		return 0, time.Time{}, fmt.Errorf("claim decision %s: %w", decisionID, ErrNotFound)
+	out := make([]PaceResult, len(claims))
+	for i, c := range claims {
+		switch attempt, ok := got[i]; {
+		case ok:
+			out[i].Attempt = attempt
+		case !next.IsZero():
+			out[i].Next = next
+		default:
+			out[i].Err = fmt.Errorf("claim decision %s: %w", c.DecisionID, ErrNotFound)
+		}
 	}
-	return 0, next, nil
+	return out, nil
 }
 
 // PostedRecord is what a successful post records.

@@ -297,3 +297,40 @@ func TestGetPostViewMatchesItsParts(t *testing.T) {
 	_, err := b.st.GetPostView(b.ctx, b.tx, uuid.NewString())
 	require.ErrorIs(t, err, store.ErrNotFound)
 }
+
+// ClaimPacedMany claims an account's posts in order as far as the pace allows, in one statement: the day's
+// cap leaves room for some, spacing for one; a row read at a stale attempt is not found, and the others
+// still get their slots.
+func TestClaimPacedManyTakesTheSlotsInOrder(t *testing.T) {
+	t.Parallel()
+	b := setupDecisions(t)
+	day := b.now.Truncate(24 * time.Hour)
+	pace := store.PostPace{PerDay: 6, DayStart: day, DayEnd: day.Add(24 * time.Hour)}
+	var claims []store.PaceClaim
+	for range 5 {
+		claims = append(claims, store.PaceClaim{DecisionID: b.insert(t, store.StatusQueued, b.now).DecisionID})
+	}
+	claims[1].PrevAttempt = 3 // stale
+	res, err := b.st.ClaimPacedMany(b.ctx, b.tx, b.acct.ID, "simulator", claims, pace)
+	require.NoError(t, err)
+	require.Len(t, res, 5)
+	require.ErrorIs(t, res[1].Err, store.ErrNotFound)
+	for _, i := range []int{0, 2, 3, 4} {
+		require.Equal(t, store.PaceResult{Attempt: 1}, res[i], "claim %d", i)
+	}
+	// 4 of the day's 6 are taken: of three more, two are claimed in order and the third waits for tomorrow.
+	more := []store.PaceClaim{{DecisionID: b.insert(t, store.StatusQueued, b.now).DecisionID},
+		{DecisionID: b.insert(t, store.StatusQueued, b.now).DecisionID}, {DecisionID: b.insert(t, store.StatusQueued, b.now).DecisionID}}
+	res, err = b.st.ClaimPacedMany(b.ctx, b.tx, b.acct.ID, "simulator", more, pace)
+	require.NoError(t, err)
+	require.Equal(t, []store.PaceResult{{Attempt: 1}, {Attempt: 1}, {Next: day.Add(24 * time.Hour)}}, res)
+
+	// With spacing, one post per slot: the next opens a spacing after this claim.
+	spaced := []store.PaceClaim{{DecisionID: b.insert(t, store.StatusQueued, b.now).DecisionID}, {DecisionID: more[2].DecisionID}}
+	res, err = b.st.ClaimPacedMany(b.ctx, b.tx, b.acct.ID, "simulator", spaced,
+		store.PostPace{Spacing: time.Hour, PerDay: 100, DayStart: day, DayEnd: day.Add(24 * time.Hour)})
+	require.NoError(t, err)
+	require.Equal(t, 0, res[0].Attempt, "the claims above were just now: no slot for an hour")
+	require.Equal(t, b.now.Add(time.Hour), res[0].Next.UTC())
+	require.Equal(t, res[0], res[1])
+}

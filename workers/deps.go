@@ -143,8 +143,8 @@ type Deps struct {
 	// account is the account these deps were resolved for (forAccount); 0: the fleet's.
 	account int64
 
-	// claims serialises this replica's paced claims per account (shared by every account's Deps).
-	claims *accountLocks
+	// claims coalesces this replica's paced claims per account (shared by every account's Deps).
+	claims *paceClaims
 
 	// learnMu guards learnQueued: per account, the learn period this replica last inserted a job for (once
 	// committed), so only a period's first outcome pays for the unique insert every other one would wait on.
@@ -173,7 +173,7 @@ func Register(ws *river.Workers, d *Deps) error {
 		}
 	}
 	if d.claims == nil {
-		d.claims = newAccountLocks()
+		d.claims = newPaceClaims()
 	}
 	if d.LLMAvailable == nil {
 		d.LLMAvailable = func(context.Context) bool { return d.Drafter != nil }

@@ -170,13 +170,11 @@ func (w *PostWorker) claim(ctx context.Context, d *store.Decision) (int, time.Ti
 	local := w.d.Now().In(cfg.AccountTZ)
 	dayStart := time.Date(local.Year(), local.Month(), local.Day(), 0, 0, 0, 0, cfg.AccountTZ)
 	pace := store.PostPace{Spacing: cfg.MinPostSpacing, PerDay: cfg.MaxPostsPerDay, DayStart: dayStart, DayEnd: dayStart.AddDate(0, 0, 1)}
-	unlock, err := w.d.claims.lock(ctx, d.AccountID)
-	if err != nil {
-		return 0, time.Time{}, fmt.Errorf("claim decision %s: wait for account %d: %w", d.DecisionID, d.AccountID, err)
-	}
-	defer unlock()
-	// On the pool the claim is its own transaction, durable before the X call.
-	return st.ClaimPaced(ctx, st.Pool, d.DecisionID, d.AccountID, cfg.Backend, d.PostingAttempt, pace)
+	// With the account's other waiting claims in one statement on the pool: its own transaction, durable
+	// before the X call.
+	r := w.d.claims.claim(ctx, st, d.AccountID, &paceClaim{
+		claim: store.PaceClaim{DecisionID: d.DecisionID, PrevAttempt: d.PostingAttempt}, backend: cfg.Backend, pace: pace})
+	return r.Attempt, r.Next, r.Err
 }
 
 // send makes the X call for a claimed row and maps its outcome (the one place X failures become River

@@ -2,6 +2,7 @@ package workers
 
 import (
 	"context"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -380,4 +381,43 @@ func TestPostReconcileFromFirstAttempt(t *testing.T) {
 	require.Equal(t, first.ID, got.TweetID)
 	require.Equal(t, 2, got.PostingAttempt)
 	require.Equal(t, 1, b.simPostsWithText(t, linkText), "never sent a third time")
+}
+
+// Posts of one account claimed at once by many workers of a replica go in coalesced claim statements, and
+// the account's pace still holds across them: with a daily cap of 8, twelve posts due together give
+// exactly 8 sends, each once, and 4 rows left queued with their jobs snoozed to the next day.
+func TestPostConcurrentClaimsKeepTheDailyCap(t *testing.T) {
+	t.Parallel()
+	b := setup(t, testOpts{cfg: func(c *Config) { c.MinPostSpacing = 0; c.MaxPostsPerDay = 8 }})
+	ctx := context.Background()
+	var params []river.InsertManyParams
+	var texts []string
+	for i := range 12 {
+		text := sprintf("Concurrent post %d: small batches of work keep a queue honest about its latency.", i)
+		texts = append(texts, text)
+		dec := b.queueDecision(t, text, nil)
+		params = append(params, river.InsertManyParams{Args: jobs.PostArgs{DecisionID: dec.DecisionID}})
+	}
+	c, err := river.NewClient(b.driver, &river.Config{Logger: slog.New(slog.DiscardHandler), Workers: b.rcfg.Workers,
+		Queues: map[string]river.QueueConfig{jobs.QueuePost: {MaxWorkers: 12}}, FetchCooldown: 10 * time.Millisecond})
+	require.NoError(t, err)
+	_, err = c.InsertMany(ctx, params)
+	require.NoError(t, err)
+	require.NoError(t, c.Start(ctx))
+	require.Eventually(t, func() bool {
+		return b.count(t, `SELECT count(*) FROM river_job WHERE kind = 'post' AND state IN ('completed', 'scheduled')`) == 12
+	}, 60*time.Second, 20*time.Millisecond)
+	stopCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	require.NoError(t, c.Stop(stopCtx))
+	require.Equal(t, 8, b.count(t, `SELECT count(*) FROM content_metadata WHERE status = 'posted'`))
+	require.Equal(t, 4, b.count(t, `SELECT count(*) FROM content_metadata WHERE status = 'queued'`))
+	require.Equal(t, 4, b.count(t, `SELECT count(*) FROM river_job WHERE kind = 'post' AND state = 'scheduled' AND scheduled_at > now()`))
+	sent := 0
+	for _, text := range texts {
+		n := b.simPostsWithText(t, text)
+		require.LessOrEqual(t, n, 1, "sent once at most")
+		sent += n
+	}
+	require.Equal(t, 8, sent)
 }
