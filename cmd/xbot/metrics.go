@@ -36,6 +36,9 @@ type metrics struct {
 	XCircuits       []store.AccountCircuit  `json:"x_circuits"`
 	// PostingSwitches are the stored xbot pause/resume switches (account_id 0: every account).
 	PostingSwitches []store.PostingSwitch `json:"posting_switches"`
+	// Accounts are each account's figures (the environment's first); AccountsTotal adds them up.
+	Accounts      []accountMetrics `json:"accounts"`
+	AccountsTotal accountMetrics   `json:"accounts_total"`
 }
 
 func collectMetrics(ctx context.Context, e *env, pool *pgxpool.Pool) (*metrics, error) {
@@ -61,6 +64,9 @@ func collectMetrics(ctx context.Context, e *env, pool *pgxpool.Pool) (*metrics, 
 		return nil, err
 	}
 	if m.LLM, err = lc.Status(ctx); err != nil {
+		return nil, err
+	}
+	if m.Accounts, m.AccountsTotal, err = accountsMetrics(ctx, e.cfg, st, m.LLM.Accounts); err != nil {
 		return nil, err
 	}
 	if acct, err := st.DefaultAccount(ctx, pool); err == nil {
@@ -96,6 +102,9 @@ type figureCollector struct {
 	up, decisions, posted, posted24h, realOutcomes, gateBlocks, lateness             *prometheus.Desc
 	llmSpent, llmReserved, llmCap, llmCircuit, xCircuit, learnVersion, explore, jobs *prometheus.Desc
 	switchPaused                                                                     *prometheus.Desc
+	// Per account, labelled by its id (account): a handle can change, an id cannot; xbot_account_info
+	// gives each id's handle.
+	acctInfo, acctDecisions, acctPosted24h, acctPosted, acctLLMSpent, acctLLMReserved, acctLLMShare, acctLLMRefused *prometheus.Desc
 }
 
 func newFigureCollector(log *zap.Logger, snap *snapshot[*metrics]) *figureCollector {
@@ -120,12 +129,22 @@ func newFigureCollector(log *zap.Logger, snap *snapshot[*metrics]) *figureCollec
 		explore:      d("learning_explore_ratio", "The newest learning run's explore ratio"),
 		jobs:         d("river_jobs", "River jobs by kind and state", "kind", "state"),
 		switchPaused: d("posting_switch_paused", "Stored posting switches (xbot pause/resume; account_id 0: every account): 1 paused, 0 resumed", "account_id"),
+
+		acctInfo:        d("account_info", "1 per account: its handle and status (active|disabled) by its id", "account", "handle", "status"),
+		acctDecisions:   d("account_decisions", "The account's decisions in content_metadata by status", "account", "status"),
+		acctPosted24h:   d("account_posted_24h", "The account's posts and replies posted in the last 24 hours", "account"),
+		acctPosted:      d("account_posted_decisions_total", "The account's rows of posted_decisions", "account"),
+		acctLLMSpent:    d("account_llm_spent_usd", "The account's settled LLM spend today (BUDGET_TZ day)", "account"),
+		acctLLMReserved: d("account_llm_reserved_usd", "The account's LLM spend reserved by calls in flight today", "account"),
+		acctLLMShare:    d("account_llm_share_usd", "The account's share of the daily LLM budget (budget_usd); absent: only the daily cap binds it", "account"),
+		acctLLMRefused:  d("account_llm_refused", "The account's LLM calls refused by a budget cap today", "account"),
 	}
 }
 
 func (c *figureCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.up, c.decisions, c.posted, c.posted24h, c.realOutcomes, c.gateBlocks, c.lateness,
-		c.llmSpent, c.llmReserved, c.llmCap, c.llmCircuit, c.xCircuit, c.learnVersion, c.explore, c.jobs, c.switchPaused} {
+		c.llmSpent, c.llmReserved, c.llmCap, c.llmCircuit, c.xCircuit, c.learnVersion, c.explore, c.jobs, c.switchPaused,
+		c.acctInfo, c.acctDecisions, c.acctPosted24h, c.acctPosted, c.acctLLMSpent, c.acctLLMReserved, c.acctLLMShare, c.acctLLMRefused} {
 		ch <- d
 	}
 }
@@ -175,6 +194,21 @@ func (c *figureCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, sw := range m.PostingSwitches {
 		gauge(c.switchPaused, boolFloat(sw.Paused), strconv.FormatInt(sw.AccountID, 10))
+	}
+	for _, a := range m.Accounts {
+		id := strconv.FormatInt(a.AccountID, 10)
+		gauge(c.acctInfo, 1, id, a.Handle, a.Status)
+		for status, n := range a.Decisions {
+			gauge(c.acctDecisions, float64(n), id, status)
+		}
+		gauge(c.acctPosted24h, float64(a.Posted24h), id)
+		counter(c.acctPosted, float64(a.PostedTotal), id)
+		gauge(c.acctLLMSpent, a.LLMSpentUSD, id)
+		gauge(c.acctLLMReserved, a.LLMReservedUSD, id)
+		if a.LLMShareUSD != nil {
+			gauge(c.acctLLMShare, *a.LLMShareUSD, id)
+		}
+		gauge(c.acctLLMRefused, float64(a.LLMRefused), id)
 	}
 }
 

@@ -51,8 +51,10 @@ func (s *webServer) statusPage() error {
 			}
 			return ""
 		},
-		"dur":   fmtDuration,
-		"short": func(s string) string { return s[:min(len(s), 8)] },
+		"dur":        fmtDuration,
+		"short":      func(s string) string { return s[:min(len(s), 8)] },
+		"handleText": handleText,
+		"decisions":  decisionsText,
 	}).Parse(pageTemplate)
 	if err != nil {
 		return fmt.Errorf("status page template: %w", err)
@@ -109,8 +111,11 @@ type pageView struct {
 	LLM            *llm.Status
 	LLMUsedPct     float64
 	XCircuit       *store.Circuit
-	Dims           []dimView
-	Chart          chartView
+	// Accounts are every account's figures and their totals, shown when the fleet has more than one.
+	Accounts      []accountMetrics
+	AccountsTotal accountMetrics
+	Dims          []dimView
+	Chart         chartView
 }
 
 // DemoHour is how long a simulated hour lasts on the wall clock under xbot dev.
@@ -171,6 +176,12 @@ func buildPage(ctx context.Context, e *env, pool *pgxpool.Pool) (*pageView, erro
 	}
 	if v.XCircuit, err = st.GetCircuit(ctx, pool, store.XCircuitName(acct.ID)); err != nil {
 		return nil, err
+	}
+	if v.Accounts, v.AccountsTotal, err = accountsMetrics(ctx, e.cfg, st, v.LLM.Accounts); err != nil {
+		return nil, err
+	}
+	if len(v.Accounts) < 2 {
+		v.Accounts = nil
 	}
 	v.Dims = dimensions(p.Arms)
 	v.Chart = engagementChart(p)

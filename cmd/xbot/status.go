@@ -12,7 +12,7 @@ import (
 
 func cmdStatus() *command {
 	return &command{
-		summary: "print the runbook: queue by type/source/status, posted count, real outcomes, 5 newest decisions",
+		summary: "print the runbook: queue by type/source/status, posted count, real outcomes, 5 newest decisions; switches; each account's figures",
 		run: func(ctx context.Context, m *Main, e *env, _ any, _ []string) error {
 			pool, err := e.db(ctx, m)
 			if err != nil {
@@ -28,6 +28,20 @@ func cmdStatus() *command {
 				return err
 			}
 			printSwitches(m.Stdout, sws)
+			sto := store.New(pool)
+			lc, err := newLLM(e, sto)
+			if err != nil {
+				return err
+			}
+			ls, err := lc.Status(ctx)
+			if err != nil {
+				return err
+			}
+			rows, total, err := accountsMetrics(ctx, e.cfg, sto, ls.Accounts)
+			if err != nil {
+				return err
+			}
+			printAccounts(m.Stdout, rows, total)
 			return nil
 		},
 	}
