@@ -35,23 +35,25 @@ import (
 
 type simEvalOpts struct {
 	posts, seeds, changeAt int
+	flawed                 float64 // the share of the LLM fake's drafts that carry a flaw the gates refuse
 }
 
 func cmdSimEval() *command {
 	return &command{
 		summary: "measure learning: the real plan and learn workers on a throwaway schema, the simulator's audience model, on a simulated clock; prints cumulative regret of xbot against uniform random and the oracle (with the default PLAN_WINDOW of a day the hour is a real choice)",
-		usage:   "[--posts 300] [--seeds 5] [--change-at 0]",
+		usage:   "[--posts 300] [--seeds 5] [--change-at 0] [--flawed-drafts 0]",
 		flags: func(fs *flag.FlagSet) any {
 			o := &simEvalOpts{}
 			fs.IntVar(&o.posts, "posts", 300, "posts per seed")
 			fs.IntVar(&o.seeds, "seeds", 5, "seeds (worlds) to run")
 			fs.IntVar(&o.changeAt, "change-at", 0, "after this many posts the best topic swaps with the worst (0: never)")
+			fs.Float64Var(&o.flawed, "flawed-drafts", 0, "share of the LLM fake's drafts that carry a link, a handle or too many hashtags, which the gates refuse (an assumed rate of bad drafts; 0: none)")
 			return o
 		},
 		run: func(ctx context.Context, m *Main, e *env, opts any, _ []string) error {
 			o := opts.(*simEvalOpts)
-			if o.posts < 1 || o.seeds < 1 || o.changeAt < 0 {
-				return &ExitError{Code: 2, Msg: "sim-eval: --posts and --seeds must be positive, --change-at not negative"}
+			if o.posts < 1 || o.seeds < 1 || o.changeAt < 0 || !(o.flawed >= 0 && o.flawed < 1) {
+				return &ExitError{Code: 2, Msg: "sim-eval: --posts and --seeds must be positive, --change-at not negative, --flawed-drafts in [0, 1)"}
 			}
 			pool, err := e.db(ctx, m)
 			if err != nil {
@@ -180,6 +182,7 @@ type simEvalResult struct {
 	costRatio            float64 // LLM cost per posted decision / cost of the accepted drafts alone
 	llmCost, acceptedUSD float64
 	posted, plans        int
+	drafts, rejected     int        // LLM drafts stored, and those the gates refused
 	bestShare            [4]float64 // share of the last 100 posts on each dimension's best arm (topic, format, hook, hour)
 	learned, planted     [4]string  // per dimension: the arm with the highest learned lift, and the world's best
 }
@@ -202,8 +205,8 @@ func learnedBest(ctx context.Context, st *store.Store, db store.DBTX, acct int64
 }
 
 func (r simEvalResult) line(seed int) string {
-	s := fmt.Sprintf("seed %d: posts=%d regret xbot=%.3f random=%.3f oracle=%.3f ratio=%.3f llm_cost_ratio=%.3f (cost $%.4f, accepted drafts $%.4f, %d plans)",
-		seed, r.posted, r.xbot, r.random, r.oracle, r.ratio, r.costRatio, r.llmCost, r.acceptedUSD, r.plans)
+	s := fmt.Sprintf("seed %d: posts=%d regret xbot=%.3f random=%.3f oracle=%.3f ratio=%.3f llm_cost_ratio=%.3f (cost $%.4f, accepted drafts $%.4f, %d plans, %d of %d drafts refused by the gates)",
+		seed, r.posted, r.xbot, r.random, r.oracle, r.ratio, r.costRatio, r.llmCost, r.acceptedUSD, r.plans, r.rejected, r.drafts)
 	s += fmt.Sprintf(" best_arm_share_last100=topic:%.2f,format:%.2f,hook:%.2f,hour:%.2f", r.bestShare[0], r.bestShare[1], r.bestShare[2], r.bestShare[3])
 	if r.reconverge != 0 {
 		s += fmt.Sprintf(" reconverged_after=%d", r.reconverge)
@@ -276,7 +279,7 @@ func simEvalSeed(ctx context.Context, e *env, admin *pgxpool.Pool, seed uint64, 
 	}
 
 	// The LLM: the fake over HTTP, through the real budgeted client, so api_usage holds real token counts.
-	fake := httptest.NewServer(llmtest.NewHandler(llmtest.Options{Varied: true, Now: clock}))
+	fake := httptest.NewServer(llmtest.NewHandler(llmtest.Options{Varied: true, Now: clock, FlawedShare: o.flawed}))
 	defer fake.Close()
 	lcfg := llm.FromConfig(&cfg, zap.NewNop())
 	lcfg.APIKey, lcfg.BaseURL, lcfg.Now, lcfg.ForceCircuitOpen = "sk-simeval", fake.URL+"/v1", clock, false
@@ -448,6 +451,11 @@ func simEvalSeed(ctx context.Context, e *env, admin *pgxpool.Pool, seed uint64, 
 	}
 	if res.acceptedUSD > 0 {
 		res.costRatio = res.llmCost / res.acceptedUSD
+	}
+	err = pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE status = 'skipped' AND skip_reason <> 'daily_cap')
+		FROM content_metadata WHERE llm_request_id IS NOT NULL`).Scan(&res.drafts, &res.rejected)
+	if err != nil {
+		return res, fmt.Errorf("drafts: %w", err)
 	}
 	return res, nil
 }

@@ -31,6 +31,10 @@ type Options struct {
 	// (VariedText) and every array holds as many items as the prompt asks for ("exactly N item(s)"),
 	// so a stream of answers passes a uniqueness gate.
 	Varied bool
+	// FlawedShare is the share of Varied strings that carry a flaw xbot's content gates refuse — a link, an
+	// @handle or four hashtags, in turn — chosen by a hash of the request and item number, so a run's
+	// rejections repeat; 0: none. It stands for drafts a real model gets wrong, at a rate the caller assumes.
+	FlawedShare float64
 	// MaxUsage makes default answers report completion tokens equal to the request's maximum, so each
 	// call costs what the client reserved for it.
 	MaxUsage bool
@@ -286,7 +290,7 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request) {
 	if resp.Content == "" && resp.JSON == nil && resp.Refusal == "" && resp.Error == nil && resp.RawBody == "" {
 		resp.MaxUsage = resp.MaxUsage || h.opts.MaxUsage
 		if h.opts.Varied {
-			resp.JSON = variedContent(req, seq)
+			resp.JSON = variedContent(req, seq, h.opts.FlawedShare)
 		} else {
 			resp.JSON = defaultContent(req) // a script that only shapes usage or timing still gets a valid answer
 		}

@@ -7,13 +7,16 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 	"github.com/stretchr/testify/require"
 
+	"github.com/xbot/xbot/internal/gate"
 	"github.com/xbot/xbot/internal/llm/llmtest"
 )
 
@@ -180,30 +183,88 @@ func TestListenAndServeWithControlEndpoints(t *testing.T) {
 	require.NoError(t, <-done)
 }
 
-func TestFakeVariedAnswersDifferAndFitTheSchema(t *testing.T) {
-	t.Parallel()
-	s := llmtest.NewServer(t, llmtest.Options{Varied: true, MaxUsage: true})
-	body := `{"model":"m","max_completion_tokens":900,"messages":[{"role":"user","content":"Write posts. Return JSON with exactly 3 item(s)."}],
+// variedPosts asks the fake for n posts under a strict schema and returns their texts and the response.
+func variedPosts(t *testing.T, url string, n int) ([]string, map[string]any) {
+	t.Helper()
+	body := `{"model":"m","max_completion_tokens":900,"messages":[{"role":"user","content":"Write posts. Return JSON with exactly ` +
+		strconv.Itoa(n) + ` item(s)."}],
 		"response_format":{"type":"json_schema","json_schema":{"name":"x","strict":true,"schema":{"type":"object",
 		"properties":{"posts":{"type":"array","items":{"type":"object","properties":{"text":{"type":"string"}},"required":["text"],"additionalProperties":false}}},
 		"required":["posts"],"additionalProperties":false}}}}`
+	status, resp, _ := post(t, url, "", body)
+	require.Equal(t, 200, status)
+	content := resp["choices"].([]any)[0].(map[string]any)["message"].(map[string]any)["content"].(string)
+	var out struct {
+		Posts []struct {
+			Text string `json:"text"`
+		} `json:"posts"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(content), &out))
+	require.Len(t, out.Posts, n)
+	texts := make([]string, n)
+	for i, p := range out.Posts {
+		texts[i] = p.Text
+	}
+	return texts, resp
+}
+
+func TestFakeVariedAnswersDifferAndFitTheSchema(t *testing.T) {
+	t.Parallel()
+	s := llmtest.NewServer(t, llmtest.Options{Varied: true, MaxUsage: true})
 	seen := map[string]bool{}
 	for range 2 {
-		status, resp, _ := post(t, s.URL, "", body)
-		require.Equal(t, 200, status)
+		texts, resp := variedPosts(t, s.URL, 3)
 		require.EqualValues(t, 900, resp["usage"].(map[string]any)["completion_tokens"])
-		content := resp["choices"].([]any)[0].(map[string]any)["message"].(map[string]any)["content"].(string)
-		var out struct {
-			Posts []struct {
-				Text string `json:"text"`
-			} `json:"posts"`
-		}
-		require.NoError(t, json.Unmarshal([]byte(content), &out))
-		require.Len(t, out.Posts, 3)
-		for _, p := range out.Posts {
-			require.NotContains(t, seen, p.Text)
-			require.Greater(t, len(p.Text), 60)
-			seen[p.Text] = true
+		for _, text := range texts {
+			require.NotContains(t, seen, text)
+			require.Greater(t, len(text), 60)
+			seen[text] = true
 		}
 	}
+}
+
+// noHistory is an account with nothing posted yet, for the gate chain.
+type noHistory struct{}
+
+func (noHistory) RecentTexts(context.Context, int64, time.Time) ([]string, error) { return nil, nil }
+func (noHistory) TopicCounts(context.Context, int64, time.Time) (map[string]int, int, error) {
+	return nil, 0, nil
+}
+
+// With FlawedShare the varied answers carry, at about that share and the same every run, a flaw that
+// xbot's gate chain refuses; the others pass it.
+func TestFakeFlawedShareFailsTheGates(t *testing.T) {
+	t.Parallel()
+	chain, err := gate.New(gate.Config{MinQualityScore: 0.6, UniquenessThreshold: 0.8, RotationMaxShare: 1,
+		WeightedLength: utf8.RuneCountInString}, noHistory{})
+	require.NoError(t, err)
+	blocked := func(share float64) (int, []string) {
+		s := llmtest.NewServer(t, llmtest.Options{Varied: true, FlawedShare: share})
+		var cands []gate.Candidate
+		var texts []string
+		for range 10 {
+			batch, _ := variedPosts(t, s.URL, 20)
+			for _, text := range batch {
+				cands = append(cands, gate.Candidate{Text: text})
+				texts = append(texts, text)
+			}
+		}
+		verdicts, err := chain.Check(context.Background(), 1, cands)
+		require.NoError(t, err)
+		n := 0
+		for _, v := range verdicts {
+			if !v.Passed {
+				require.Contains(t, []string{gate.GateQuality, gate.GateSafety}, v.Gate, v.Reason)
+				n++
+			}
+		}
+		return n, texts
+	}
+	none, _ := blocked(0)
+	require.Zero(t, none, "no flaws asked for: every varied draft passes")
+	n, first := blocked(0.25)
+	require.InDelta(t, 50, n, 15, "about a quarter of 200 drafts")
+	again, second := blocked(0.25)
+	require.Equal(t, n, again)
+	require.Equal(t, first, second, "the same drafts every run")
 }

@@ -62,15 +62,40 @@ func VariedText(seq, i int) string {
 	return strings.Join(ws[:7], " ") + joint + strings.Join(ws[7:], " ") + " (note " + strconv.Itoa(seq) + "." + strconv.Itoa(i) + ")."
 }
 
-// variedInstance is like Instance, but every string is a distinct VariedText and arrays hold n items.
-func variedInstance(schema map[string]any, seq, n int, next *int) any {
+// variedHash is a number in [0, 1) fixed by (seq, i, salt).
+func variedHash(seq, i int, salt uint64) float64 {
+	h := fnv.New64a()
+	var b [24]byte
+	binary.LittleEndian.PutUint64(b[:8], uint64(seq))
+	binary.LittleEndian.PutUint64(b[8:16], uint64(i))
+	binary.LittleEndian.PutUint64(b[16:], salt)
+	h.Write(b[:])
+	return float64(h.Sum64()>>11) / (1 << 53)
+}
+
+// flaws are what a FlawedShare draft carries, one each: every one fails a content gate (safety: a link or
+// a handle the prompt did not supply; quality: more hashtags than allowed).
+var flaws = []string{" More at https://example.com/offer", " Ask @someone_else about it", " #one #two #three #four"}
+
+// variedString is VariedText(seq, i), with one of flaws when the hash of (seq, i) falls under flawed.
+func variedString(seq, i int, flawed float64) string {
+	text := VariedText(seq, i)
+	if flawed > 0 && variedHash(seq, i, 0xf1a3) < flawed {
+		text += flaws[int(variedHash(seq, i, 0xf1a4)*float64(len(flaws)))]
+	}
+	return text
+}
+
+// variedInstance is like Instance, but every string is a distinct VariedText (flawed as variedString
+// says) and arrays hold n items.
+func variedInstance(schema map[string]any, seq, n int, next *int, flawed float64) any {
 	switch schema["type"] {
 	case "object":
 		props, _ := schema["properties"].(map[string]any)
 		out := map[string]any{}
 		for k, v := range props {
 			if sub, ok := v.(map[string]any); ok {
-				out[k] = variedInstance(sub, seq, n, next)
+				out[k] = variedInstance(sub, seq, n, next, flawed)
 			}
 		}
 		return out
@@ -79,19 +104,20 @@ func variedInstance(schema map[string]any, seq, n int, next *int) any {
 		out := []any{}
 		for range n {
 			if items != nil {
-				out = append(out, variedInstance(items, seq, n, next))
+				out = append(out, variedInstance(items, seq, n, next, flawed))
 			}
 		}
 		return out
 	case "string":
 		*next++
-		return VariedText(seq, *next)
+		return variedString(seq, *next, flawed)
 	}
 	return Instance(schema)
 }
 
-// variedContent is a valid, varied answer to req: nil when the request has no schema.
-func variedContent(req Request, seq int) any {
+// variedContent is a valid, varied answer to req (a flawed share of its strings flawed): nil when the
+// request has no schema.
+func variedContent(req Request, seq int, flawed float64) any {
 	schema := req.Schema
 	if schema == nil && req.ResponseFormat == "json_object" {
 		for _, m := range req.Messages {
@@ -110,5 +136,5 @@ func variedContent(req Request, seq int) any {
 		}
 	}
 	next := 0
-	return variedInstance(schema, seq, n, &next)
+	return variedInstance(schema, seq, n, &next, flawed)
 }
