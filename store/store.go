@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -93,11 +95,39 @@ func ConnectWith(ctx context.Context, url string, o PoolOptions) (*pgxpool.Pool,
 		return nil, err
 	}
 	cfg := pool.Config()
-	if err := pool.Ping(ctx); err != nil {
+	if err := pingWhenServerHasRoom(ctx, pool); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("reach database %s:%d/%s: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database, err)
 	}
 	return pool, nil
+}
+
+// serverFullWait is how long a process starting while PostgreSQL is full waits for a connection slot.
+const serverFullWait = 30 * time.Second
+
+// pingWhenServerHasRoom pings the database. While the server refuses connections because it is full
+// (SQLSTATE 53300: max_connections reached by other processes, whose connections come and go) it pings
+// again with backoff for up to serverFullWait; any other error returns at once.
+func pingWhenServerHasRoom(ctx context.Context, pool *pgxpool.Pool) error {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval, b.MaxInterval, b.MaxElapsedTime = 100*time.Millisecond, 2*time.Second, serverFullWait
+	err := backoff.Retry(func() error {
+		err := pool.Ping(ctx)
+		if err != nil && !ServerFull(err) {
+			return backoff.Permanent(err)
+		}
+		return err
+	}, backoff.WithContext(b, ctx))
+	if ServerFull(err) {
+		return fmt.Errorf("the server stayed full (max_connections) for %s: %w", serverFullWait, err)
+	}
+	return err
+}
+
+// ServerFull reports whether err is PostgreSQL refusing a connection because max_connections is reached.
+func ServerFull(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == pgerrcode.TooManyConnections
 }
 
 // redactURLError drops the parse error's text, which may quote the URL and its password.

@@ -288,7 +288,10 @@ func (h *harness) env(extra ...string) []string {
 		"MAX_POSTS_PER_DAY=1000", "ROTATION_MAX_SHARE=1", "REPLY_INTERVAL=2h", "REPLIES_PER_HOUR=1000", "REPLIES_PER_DAY=1000",
 		"ANALYTICS_DELAY=3s", "ANALYTICS_FOLLOWUPS=20s", "LEARN_PERIOD=1s", "LEARN_MIN_OUTCOMES=5",
 		"X_CALL_TIMEOUT=2s", "X_RECONCILE_GRACE=1s", "SWEEP_INTERVAL=1s", "POSTING_SNOOZE=1s",
-		"LOG_FORMAT=json", "LOG_LEVEL=debug")
+		"LOG_FORMAT=json", "LOG_LEVEL=debug",
+		// Each replica's pool is capped (the default sizes one for a server of its own): the suite runs
+		// beside other test binaries on one server.
+		"DATABASE_MAX_CONNS=6")
 	if h.xURL == "" {
 		env = append(env, "X_API_BASE_URL=http://127.0.0.1:1")
 	}

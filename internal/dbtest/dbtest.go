@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
-	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -191,8 +190,7 @@ func whenServerHasRoom(ctx context.Context, fn func() error) error {
 	b.InitialInterval, b.MaxInterval, b.MaxElapsedTime = 100*time.Millisecond, 2*time.Second, 2*time.Minute
 	return backoff.Retry(func() error {
 		err := fn()
-		var pgErr *pgconn.PgError
-		if err != nil && !(errors.As(err, &pgErr) && pgErr.Code == pgerrcode.TooManyConnections) {
+		if err != nil && !store.ServerFull(err) {
 			return backoff.Permanent(err)
 		}
 		return err
