@@ -169,7 +169,13 @@ func (s *Server) serve(ep endpoint, h handlerFunc) http.HandlerFunc {
 				return
 			}
 		}
-		rp, own, err := h(ctx, c)
+		// A write, once X has it, is done whether or not the client is still waiting (as on X): a client
+		// that gives up mid-request does not undo its post.
+		work := ctx
+		if r.Method != http.MethodGet {
+			work = context.WithoutCancel(ctx)
+		}
+		rp, own, err := h(work, c)
 		if err != nil {
 			s.internalError(w, ep.name, err)
 			return

@@ -177,7 +177,7 @@ func TestFaults(t *testing.T) {
 		_, err := b.sim.AddFault(ctx, xsim.Fault{Endpoint: xsim.EndpointCreatePost, Kind: xsim.FaultTimeoutAfter, Count: 1})
 		require.NoError(t, err)
 		c := signedClient(b.cfg.ConsumerKey, b.cfg.ConsumerSecret, b.cfg.AccessToken, b.cfg.AccessTokenSecret, nil)
-		c.Timeout = 300 * time.Millisecond
+		c.Timeout = 2 * time.Second // past the work even on a loaded machine, well before HangFor (5 s)
 		_, err = send(c, "POST", b.url("/2/tweets"), map[string]any{"text": "posted but unconfirmed"})
 		require.Error(t, err)
 		var ne net.Error
