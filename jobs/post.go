@@ -8,7 +8,8 @@ import "github.com/riverqueue/river"
 // DecisionID among live jobs. The worker re-reads the row and acts only on queued or posting rows; it fences
 // every update with the row's posting_attempt, reconciles against the account's timeline whenever the outcome
 // of an earlier call is unknown, and never re-sends blindly. On success it records posted_decisions, marks the
-// row posted and inserts `collect_analytics` (reading 1 at posted_at + ANALYTICS_DELAY) in one transaction.
+// row posted and inserts `collect_analytics` (reading 1 at posted_at + ANALYTICS_DELAY, the follow-ups at
+// posted_at + each ANALYTICS_FOLLOWUPS) in one transaction.
 // Waits (POSTING_DISABLED, rate limits, reconciliation grace) are snoozes, which spend no attempt. Retried
 // errors back off 1 s, 2 s, 4 s; MaxAttempts is POST_MAX_ATTEMPTS, set at insert time.
 type PostArgs struct {

@@ -26,14 +26,18 @@ type Posted struct {
 	TweetID          string
 	Content          string
 	PostedAt         time.Time
+	// Gone: a reading already stored the post as not found or not authorized (it is not read again).
+	Gone bool
 }
 
-// GetPosted reads a decision's posted_decisions row.
+// GetPosted reads a decision's posted_decisions row, and whether a reading found the post gone.
 func (s *Store) GetPosted(ctx context.Context, db DBTX, decisionID string) (*Posted, error) {
 	p := &Posted{}
-	err := db.QueryRow(ctx, `SELECT decision_id::text, account_id, decision_type, generation_source, backend, tweet_id, content, posted_at
-		FROM posted_decisions WHERE decision_id = $1`, decisionID).
-		Scan(&p.DecisionID, &p.AccountID, &p.DecisionType, &p.GenerationSource, &p.Backend, &p.TweetID, &p.Content, &p.PostedAt)
+	err := db.QueryRow(ctx, `SELECT p.decision_id::text, p.account_id, p.decision_type, p.generation_source, p.backend,
+			p.tweet_id, p.content, p.posted_at, COALESCE(o.status IN ('not_found', 'not_authorized'), false)
+		FROM posted_decisions p LEFT JOIN outcomes o ON o.decision_id = p.decision_id
+		WHERE p.decision_id = $1`, decisionID).
+		Scan(&p.DecisionID, &p.AccountID, &p.DecisionType, &p.GenerationSource, &p.Backend, &p.TweetID, &p.Content, &p.PostedAt, &p.Gone)
 	if err != nil {
 		return nil, notFound(err, "posted decision "+decisionID)
 	}

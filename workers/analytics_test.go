@@ -115,7 +115,23 @@ func TestCollectAnalyticsDeletedPost(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, river.EventKindJobCompleted, res.EventKind, "not retried")
 	require.Equal(t, store.OutcomeNotFound, b.outcome(t, dec.DecisionID).Status)
-	require.Empty(t, b.jobsWithArgs(t, jobs.CollectAnalyticsArgs{DecisionID: dec.DecisionID, Reading: 2}))
+
+	// The follow-up, inserted with the first reading when the post was recorded, reads nothing: X is not asked
+	// again and the outcome stays as the first reading stored it.
+	follow := b.requireOneJob(t, jobs.CollectAnalyticsArgs{DecisionID: dec.DecisionID, Reading: 2})
+	require.Equal(t, dec.PostedAt.UTC().Add(24*time.Hour), follow.ScheduledAt.UTC())
+	b.clock.Advance(24 * time.Hour)
+	const lookupsSQL = `SELECT COALESCE(sum(count), 0)::int FROM sim_request_counts WHERE bucket LIKE 'get_post%'`
+	lookups := b.count(t, lookupsSQL)
+	require.Positive(t, lookups, "the first reading asked X")
+	res, err = workJob(t, b, b.collectWorker(), follow)
+	require.NoError(t, err)
+	require.Equal(t, river.EventKindJobCompleted, res.EventKind)
+	require.Equal(t, lookups, b.count(t, lookupsSQL), "the follow-up did not")
+	b.requireLine(t, "[ANALYTICS_COLLECTOR] post unavailable at an earlier reading; not read again")
+	o := b.outcome(t, dec.DecisionID)
+	require.Equal(t, store.OutcomeNotFound, o.Status)
+	require.Equal(t, 1, o.Readings)
 }
 
 func TestAnalyticsSweep(t *testing.T) {
@@ -135,5 +151,6 @@ func TestAnalyticsSweep(t *testing.T) {
 	require.Equal(t, river.EventKindJobCompleted, res.EventKind)
 	b.requireLine(t, "[ANALYTICS_COLLECTOR] 📋 Found 1 posts needing metrics")
 	b.requireOneJob(t, jobs.CollectAnalyticsArgs{DecisionID: lost.DecisionID, Reading: 1})
-	require.Len(t, b.jobsOf(t, "collect_analytics"), 2, "the sweep inserted only the missing one")
+	require.Len(t, b.jobsOf(t, "collect_analytics"), 2+len(b.deps.Config.AnalyticsFollowups),
+		"the sweep inserted only the missing one, beside the second post's own readings")
 }

@@ -43,6 +43,11 @@ func (w *CollectAnalyticsWorker) Work(ctx context.Context, job *river.Job[jobs.C
 	if p.Backend != cfg.Backend {
 		return river.JobCancel(fmt.Errorf("collect analytics %s: post lives on %s but this fleet reads %s", id, p.Backend, cfg.Backend))
 	}
+	if p.Gone {
+		// An earlier reading found the post deleted or hidden: a follow-up (inserted with the first) reads nothing.
+		log.Info("[ANALYTICS_COLLECTOR] post unavailable at an earlier reading; not read again")
+		return nil
+	}
 	reading := store.Reading{
 		DecisionID: id, AccountID: p.AccountID, TweetID: p.TweetID, Simulated: p.Backend == "simulator",
 		Number: job.Args.Reading, CollectedAt: d.Now(),
@@ -78,15 +83,6 @@ func (w *CollectAnalyticsWorker) Work(ctx context.Context, job *river.Job[jobs.C
 	err = d.inReplayableTx(ctx, func(tx pgx.Tx) error { // a reading stored twice is stored once
 		if err := st.StoreReading(ctx, tx, reading); err != nil {
 			return err
-		}
-		if reading.Status == store.OutcomeOK || reading.Status == store.OutcomeNoImpressions {
-			if next := job.Args.Reading; next <= len(cfg.AnalyticsFollowups) {
-				at := p.PostedAt.Add(cfg.AnalyticsFollowups[next-1])
-				if _, err := client(ctx).InsertTx(ctx, tx, jobs.CollectAnalyticsArgs{DecisionID: id, Reading: next + 1},
-					&river.InsertOpts{ScheduledAt: runAt(at, d.Now())}); err != nil {
-					return fmt.Errorf("insert follow-up reading: %w", err)
-				}
-			}
 		}
 		var err error
 		learnPeriod, err = d.nextLearn(ctx, tx, p.AccountID)

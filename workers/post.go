@@ -390,7 +390,7 @@ func (w *PostWorker) findOnTimeline(ctx context.Context, d *store.Decision, sinc
 	return nil, nil
 }
 
-// recordPosted stores the post and inserts its first analytics reading in one transaction.
+// recordPosted stores the post and inserts its analytics readings in one transaction.
 func (w *PostWorker) recordPosted(ctx context.Context, log *zap.Logger, d *store.Decision, tweetID string, postedAt time.Time) error {
 	if postedAt.IsZero() {
 		postedAt = w.d.Now()
@@ -405,8 +405,7 @@ func (w *PostWorker) recordPosted(ctx context.Context, log *zap.Logger, d *store
 		}); err != nil {
 			return err
 		}
-		_, err := client(ctx).InsertTx(ctx, tx, jobs.CollectAnalyticsArgs{DecisionID: d.DecisionID, Reading: 1},
-			&river.InsertOpts{ScheduledAt: runAt(postedAt.Add(w.d.Config.AnalyticsDelay), w.d.Now())})
+		_, err := client(ctx).InsertManyTx(ctx, tx, readingJobs(w.d.Config, d.DecisionID, postedAt, w.d.Now()))
 		return err
 	})
 	if errors.Is(err, store.ErrNotFound) {
@@ -418,6 +417,19 @@ func (w *PostWorker) recordPosted(ctx context.Context, log *zap.Logger, d *store
 	}
 	logPosted(log, tweetID, d.DecisionID)
 	return nil
+}
+
+// readingJobs are a post's metrics readings: the first at posted_at + ANALYTICS_DELAY, the follow-ups at
+// posted_at + each ANALYTICS_FOLLOWUPS, inserted together (one statement) when the post is recorded. A
+// follow-up of a post an earlier reading found gone reads nothing.
+func readingJobs(cfg Config, decisionID string, postedAt, now time.Time) []river.InsertManyParams {
+	out := []river.InsertManyParams{{Args: jobs.CollectAnalyticsArgs{DecisionID: decisionID, Reading: 1},
+		InsertOpts: &river.InsertOpts{ScheduledAt: runAt(postedAt.Add(cfg.AnalyticsDelay), now)}}}
+	for i, f := range cfg.AnalyticsFollowups {
+		out = append(out, river.InsertManyParams{Args: jobs.CollectAnalyticsArgs{DecisionID: decisionID, Reading: i + 2},
+			InsertOpts: &river.InsertOpts{ScheduledAt: runAt(postedAt.Add(f), now)}})
+	}
+	return out
 }
 
 // finish moves the row to status (fenced by attempt; -1 for an unclaimed row) and logs final outcomes.

@@ -39,8 +39,14 @@ func TestPostSuccess(t *testing.T) {
 	require.Equal(t, got.TweetID, posted.TweetID)
 	require.Equal(t, 1, b.simPostsWithText(t, honestTexts[0]))
 
-	job := rivertest.RequireInserted(ctx, t, b.driver, jobs.CollectAnalyticsArgs{DecisionID: dec.DecisionID, Reading: 1}, nil)
+	// Every reading is inserted with the post: the first after ANALYTICS_DELAY, then each follow-up.
+	job := b.requireOneJob(t, jobs.CollectAnalyticsArgs{DecisionID: dec.DecisionID, Reading: 1})
 	require.WithinDuration(t, got.PostedAt.Add(4*time.Hour), job.ScheduledAt, time.Millisecond)
+	for i, after := range b.deps.Config.AnalyticsFollowups {
+		job := b.requireOneJob(t, jobs.CollectAnalyticsArgs{DecisionID: dec.DecisionID, Reading: i + 2})
+		require.WithinDuration(t, got.PostedAt.Add(after), job.ScheduledAt, time.Millisecond)
+	}
+	require.Len(t, b.jobsOf(t, "collect_analytics"), 1+len(b.deps.Config.AnalyticsFollowups))
 	b.requireLine(t, "[POSTING_ORCHESTRATOR] ✅ Posted successfully tweet_id="+got.TweetID+" decision_id="+dec.DecisionID)
 
 	// A re-run of the job (at least once delivery) finds the row posted and does nothing.
@@ -171,7 +177,6 @@ func drive(t *testing.T, b *testBundle, job *rivertype.JobRow, n int) *rivertest
 func TestPostTimeoutAfterCreation(t *testing.T) {
 	t.Parallel()
 	b := setup(t, testOpts{})
-	ctx := context.Background()
 	dec := b.queueDecision(t, honestTexts[2], nil)
 	b.addFault(t, xsim.Fault{Endpoint: xsim.EndpointCreatePost, Kind: xsim.FaultTimeoutAfter, Count: 1})
 	cfg := b.deps.Config
@@ -190,7 +195,7 @@ func TestPostTimeoutAfterCreation(t *testing.T) {
 	require.Equal(t, store.StatusPosted, got.Status)
 	require.Equal(t, 1, got.PostingAttempt, "never re-sent")
 	require.Equal(t, 1, b.simPostsWithText(t, honestTexts[2]))
-	rivertest.RequireInserted(ctx, t, b.driver, jobs.CollectAnalyticsArgs{DecisionID: dec.DecisionID, Reading: 1}, nil)
+	b.requireOneJob(t, jobs.CollectAnalyticsArgs{DecisionID: dec.DecisionID, Reading: 1})
 	b.requireLine(t, "[POSTING_ORCHESTRATOR] ✅ Posted successfully tweet_id="+got.TweetID+" decision_id="+dec.DecisionID)
 }
 
