@@ -121,6 +121,8 @@ func newPool(ctx context.Context, dbURL, schema string, maxConns int32) (*pgxpoo
 	// Test binaries run side by side on one server (PostgreSQL's max_connections is 100 by default):
 	// a pool gives back what it no longer uses within seconds instead of holding its peak for 30 minutes.
 	cfg.MaxConnIdleTime = 2 * time.Second
+	// ...but keeps two open, so a test's own queries do not have to win a slot on a busy server.
+	cfg.MinConns = 2
 	if schema != "" {
 		cfg.ConnConfig.RuntimeParams["search_path"] = schema
 	}
