@@ -12,6 +12,7 @@ import (
 	"github.com/riverqueue/river"
 	"go.uber.org/zap"
 
+	"github.com/xbot/xbot/internal/config"
 	"github.com/xbot/xbot/internal/gate"
 	"github.com/xbot/xbot/jobs"
 	"github.com/xbot/xbot/store"
@@ -25,13 +26,15 @@ type Config struct {
 	Backend            string // where posts go: "x" or "simulator"
 	RealMetricsEnabled bool
 
-	PostsPerPlan     int
-	PlanInterval     time.Duration
-	PlanWindow       time.Duration
-	MaxPostsPerDay   int
-	MinPostSpacing   time.Duration
-	QueuedMaxAge     time.Duration
-	AccountTZ        *time.Location
+	PostsPerPlan   int
+	PlanInterval   time.Duration
+	PlanWindow     time.Duration
+	MaxPostsPerDay int
+	MinPostSpacing time.Duration
+	QueuedMaxAge   time.Duration
+	AccountTZ      *time.Location
+	// QuietHours: local hours (AccountTZ) in which nothing is scheduled or sent.
+	QuietHours       config.QuietHours
 	Topics           []string
 	Formats          []string
 	Hooks            []string
@@ -111,6 +114,12 @@ func (c Config) validate() error {
 		}
 	}
 	return nil
+}
+
+// afterQuiet is t, or the end of the account's quiet hours when t falls inside them.
+func (c Config) afterQuiet(t time.Time) time.Time {
+	end, _ := c.QuietHours.Until(t, c.AccountTZ)
+	return end
 }
 
 // XAPI is every X call the workers make, each worker declaring its own part (Poster, MentionReader,

@@ -61,6 +61,11 @@ func logPaused(log *zap.Logger, decisionID string, fleetWide bool) {
 		zap.String("decision_id", decisionID), zap.String("paused", scope))
 }
 
+func logQuiet(log *zap.Logger, decisionID, window string, until time.Time) {
+	log.Info(fmt.Sprintf("[POSTING_ORCHESTRATOR] ⏭️ Skipped posting decision_id=%s: quiet hours (QUIET_HOURS=%s) until=%s", decisionID, window, telemetry.Time(until)),
+		zap.String("decision_id", decisionID), zap.String("quiet_hours", window), zap.String("until", telemetry.Time(until)))
+}
+
 func logDraft(log *zap.Logger, prefix, decisionID string) {
 	log.Info(fmt.Sprintf("[%s] draft stored for approval decision_id=%s", prefix, decisionID), zap.String("decision_id", decisionID))
 }

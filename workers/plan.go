@@ -320,7 +320,8 @@ func loadScheduler(ctx context.Context, st *store.Store, db store.DBTX, cfg Conf
 	return &scheduler{cfg: cfg, now: now, taken: taken}, nil
 }
 
-// free is the earliest time at or after from that keeps MIN_POST_SPACING from every taken item.
+// free is the earliest time at or after from that keeps MIN_POST_SPACING from every taken item and lies
+// outside the account's quiet hours.
 func (s *scheduler) free(from time.Time) time.Time {
 	at := from
 	for moved := true; moved; {
@@ -329,6 +330,9 @@ func (s *scheduler) free(from time.Time) time.Time {
 			if d := at.Sub(t); d > -s.cfg.MinPostSpacing && d < s.cfg.MinPostSpacing {
 				at, moved = t.Add(s.cfg.MinPostSpacing), true
 			}
+		}
+		if end, quiet := s.cfg.QuietHours.Until(at, s.cfg.AccountTZ); quiet {
+			at, moved = end, true
 		}
 	}
 	return at
@@ -348,8 +352,11 @@ func (s *scheduler) dayFull(at time.Time) bool {
 	return n >= s.cfg.MaxPostsPerDay
 }
 
-// slotIn is the earliest free slot inside an occurrence of hour h within the window.
+// slotIn is the earliest free slot inside an occurrence of hour h within the window; a quiet hour has none.
 func (s *scheduler) slotIn(h int) (time.Time, bool) {
+	if s.cfg.QuietHours.Contains(h) {
+		return time.Time{}, false
+	}
 	tz, end := s.cfg.AccountTZ, s.now.Add(max(s.cfg.PlanWindow, 0))
 	local := s.now.In(tz)
 	for day := 0; day <= int(s.cfg.PlanWindow/(24*time.Hour))+1; day++ {

@@ -127,6 +127,10 @@ func (w *PostWorker) workOn(ctx context.Context, log *zap.Logger, v *store.PostV
 		if w.d.postingHeldBy(log, d, v.Switch) {
 			return river.JobSnooze(cfg.PostingSnooze)
 		}
+		if end, quiet := cfg.QuietHours.Until(now, cfg.AccountTZ); quiet {
+			logQuiet(log, d.DecisionID, cfg.QuietHours.String(), end)
+			return river.JobSnooze(end.Sub(now))
+		}
 		if now.Sub(d.ScheduledAt) > cfg.QueuedMaxAge {
 			return w.skip(ctx, log, d, "stale")
 		}

@@ -176,7 +176,7 @@ func (w *ReplyWorker) answer(ctx context.Context, log *zap.Logger, acct *store.A
 	}
 	dec := &store.Decision{
 		DecisionID: uuid.NewString(), AccountID: acct.ID, DecisionType: "reply", Content: text, GenerationSource: source,
-		Status: status, ScheduledAt: d.Now(), TargetTweetID: m.Post.ID, TargetUsername: m.Author.Username,
+		Status: status, ScheduledAt: cfg.afterQuiet(d.Now()), TargetTweetID: m.Post.ID, TargetUsername: m.Author.Username,
 		LLMRequestID: requestID, Topic: "reply", ArmPropensities: map[string]float64{},
 	}
 	verdicts := []gate.Verdict{{Passed: true}}

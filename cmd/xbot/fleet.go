@@ -109,7 +109,7 @@ func workerConfig(cfg *config.Config, backend string) workers.Config {
 		RealMetricsEnabled: cfg.RealMetricsEnabled,
 		PostsPerPlan:       cfg.PostsPerPlan, PlanInterval: cfg.PlanInterval, PlanWindow: cfg.PlanWindow,
 		MaxPostsPerDay: cfg.MaxPostsPerDay, MinPostSpacing: cfg.MinPostSpacing, QueuedMaxAge: cfg.QueuedMaxAge,
-		AccountTZ: cfg.AccountTZ, Topics: cfg.ContentTopics, Formats: cfg.ContentFormats, Hooks: cfg.ContentHooks,
+		AccountTZ: cfg.AccountTZ, QuietHours: cfg.QuietHours, Topics: cfg.ContentTopics, Formats: cfg.ContentFormats, Hooks: cfg.ContentHooks,
 		Voice: cfg.VoicePrompt, MaxTokensPerPost: cfg.OpenAIMaxTokens,
 		ReplyInterval: cfg.ReplyInterval, RepliesPerHour: cfg.RepliesPerHour, RepliesPerDay: cfg.RepliesPerDay,
 		ReplyQueries:   cfg.ReplyQueries,

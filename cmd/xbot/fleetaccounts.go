@@ -65,7 +65,7 @@ func (r *accountResolver) ForAccount(ctx context.Context, base workers.Config, a
 	base.Topics, base.Formats, base.Hooks, base.Voice, base.ReplyQueries = c.ContentTopics, c.ContentFormats, c.ContentHooks, c.VoicePrompt, c.ReplyQueries
 	base.MaxPostsPerDay, base.PostsPerPlan, base.MinPostSpacing = c.MaxPostsPerDay, c.PostsPerPlan, c.MinPostSpacing
 	base.RepliesPerDay, base.RepliesPerHour, base.AccountTZ = c.RepliesPerDay, c.RepliesPerHour, c.AccountTZ
-	base.AccountBudgetUSD, base.HasAccountBudget = c.AccountBudgetUSD, c.HasAccountBudget
+	base.AccountBudgetUSD, base.HasAccountBudget, base.QuietHours = c.AccountBudgetUSD, c.HasAccountBudget, c.QuietHours
 	return base, got.x, false, nil
 }
 

@@ -12,7 +12,7 @@ var accountSettings = map[string]string{
 	"topics": "CONTENT_TOPICS", "formats": "CONTENT_FORMATS", "hooks": "CONTENT_HOOKS", "voice": "VOICE_PROMPT",
 	"reply_queries": "REPLY_QUERIES", "posts_per_day": "MAX_POSTS_PER_DAY", "posts_per_plan": "POSTS_PER_PLAN",
 	"spacing": "MIN_POST_SPACING", "replies_per_day": "REPLIES_PER_DAY", "replies_per_hour": "REPLIES_PER_HOUR",
-	"timezone": "ACCOUNT_TZ", "budget_usd": "BUDGET_USD",
+	"timezone": "ACCOUNT_TZ", "budget_usd": "BUDGET_USD", "quiet_hours": "QUIET_HOURS",
 }
 
 // AccountSettingName returns the variable an account setting key names (a short key such as posts_per_day,
@@ -75,6 +75,7 @@ func (c *Config) ForAccount(settings map[string]string) (*Config, error) {
 	if _, ok := settings["ACCOUNT_TZ"]; ok {
 		out.AccountTZ = p.location("ACCOUNT_TZ", c.AccountTZ.String())
 	}
+	out.QuietHours = p.quietHours("QUIET_HOURS", c.QuietHours)
 	out.AccountBudgetUSD, out.HasAccountBudget = 0, false
 	if _, ok := p.raw("BUDGET_USD"); ok {
 		out.AccountBudgetUSD, out.HasAccountBudget = p.float("BUDGET_USD", 0, 0, 1e6), true

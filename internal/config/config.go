@@ -88,6 +88,8 @@ type Config struct {
 	XHandle          string
 
 	AccountTZ *time.Location
+	// QuietHours (QUIET_HOURS, e.g. 22-7, in ACCOUNT_TZ): nothing is scheduled or sent inside them.
+	QuietHours QuietHours
 
 	PlanInterval time.Duration
 	PostsPerPlan int
@@ -260,6 +262,7 @@ func Parse(lookup func(string) (string, bool), d Defaults) (*Config, error) {
 	}
 
 	c.AccountTZ = p.location("ACCOUNT_TZ", "Etc/UTC")
+	c.QuietHours = p.quietHours("QUIET_HOURS", QuietHours{})
 
 	c.PlanInterval = p.duration("PLAN_INTERVAL", time.Hour, time.Second)
 	c.PostsPerPlan = p.integer("POSTS_PER_PLAN", 3, 1, 20)
