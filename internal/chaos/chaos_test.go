@@ -3,6 +3,7 @@ package chaos
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"flag"
@@ -24,6 +25,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/xbot/xbot/internal/dbtest"
+	"github.com/xbot/xbot/internal/xsim"
 	"github.com/xbot/xbot/internal/xspec"
 )
 
@@ -87,8 +89,10 @@ type harness struct {
 	dbURL    string
 	serverDB string // the server's maintenance URL
 	secrets  map[string]string
-	capMu    sync.Mutex
-	captures []*capture
+	// accountSecrets are the added account's own credentials (xbot accounts add), scanned like secrets.
+	accountSecrets map[string]string
+	capMu          sync.Mutex
+	captures       []*capture
 
 	cluster *cluster
 	simURL  string // the simulator itself (control endpoints)
@@ -134,6 +138,7 @@ func TestChaos(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.startSim()
+	h.addAccount()
 	h.startLLM()
 	if sc.pgRestartAt > 0 {
 		h.startWeb()
@@ -265,6 +270,27 @@ func (h *harness) makeSecrets() {
 		h.secrets[k] = "chaos" + strings.ToLower(strings.ReplaceAll(k, "_", "")) + randomHex(12)
 	}
 	h.secrets["OPENAI_API_KEY"] = "sk-" + h.secrets["OPENAI_API_KEY"]
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	h.secrets["XBOT_SECRET_KEY"] = base64.StdEncoding.EncodeToString(key)
+}
+
+// addAccount adds a second account with xbot accounts add (credentials from the environment, never argv):
+// the simulator's first extra user (xbot sim --accounts 1), with its own access token under the fleet's app.
+// Its share of the LLM budget is budget_usd=0, so it plans nothing and the checks below, which count the
+// environment's account's posts, stay exact; its workers still resolve and decrypt its stored credentials
+// and sign its reply rounds' X reads with them, under the same kills and faults, and the secret scan covers
+// its credentials too.
+func (h *harness) addAccount() {
+	a := xsim.NumberedAccount(1)
+	h.accountSecrets = map[string]string{"account X_ACCESS_TOKEN": a.AccessToken, "account X_ACCESS_TOKEN_SECRET": a.AccessTokenSecret}
+	env := h.env("X_ACCESS_TOKEN="+a.AccessToken, "X_ACCESS_TOKEN_SECRET="+a.AccessTokenSecret)
+	if _, err := h.run(h.t, "accounts-add", env, h.bin, "accounts", "add", "--handle", a.Username, "--from-env"); err != nil {
+		h.t.Fatal(err)
+	}
+	if _, err := h.run(h.t, "accounts-set", h.env(), h.bin, "accounts", "set", a.Username, "budget_usd=0"); err != nil {
+		h.t.Fatal(err)
+	}
 }
 
 // costPerReply is what one reply call costs with the fake reporting the maximum completion tokens.
@@ -319,7 +345,7 @@ func (h *harness) startSim() {
 		// X allows 100 posts per user per 15 minutes; the simulator's limit is raised so the run is not
 		// throttled for a quarter hour (429s are still injected as faults). X's duplicate-text refusal is off,
 		// so a post sent twice shows as two posts instead of being hidden by a 403.
-		"--posts-per-15min", "1000", "--no-duplicate-check")
+		"--posts-per-15min", "1000", "--no-duplicate-check", "--accounts", "1")
 	h.simURL = fmt.Sprintf("http://127.0.0.1:%d", port)
 	var state struct {
 		UserID string `json:"user_id"`
@@ -836,8 +862,15 @@ func (h *harness) scanSecrets(ctx context.Context) {
 		}
 	}
 	hits := 0
+	all := map[string]string{}
+	for k, v := range h.secrets {
+		all[k] = v
+	}
+	for k, v := range h.accountSecrets {
+		all[k] = v
+	}
 	for src, text := range sources {
-		for key, secret := range h.secrets {
+		for key, secret := range all {
 			core := secret[len(secret)-12:]
 			if strings.Contains(text, secret) || strings.Contains(text, core) {
 				hits++
