@@ -81,10 +81,11 @@ func (s *Store) LatestPosterior(ctx context.Context, db DBTX, accountID int64, m
 	return p, version, nil
 }
 
-// saveArms upserts one row per summarised arm. Pulls are RecordPulls' and are not overwritten.
-func saveArms(ctx context.Context, db DBTX, accountID int64, arms []bandit.ArmSummary, version int, now time.Time) error {
+// queueSaveArms queues the upsert of one row per summarised arm. Pulls are RecordPulls' and are not
+// overwritten.
+func queueSaveArms(b *pgx.Batch, accountID int64, arms []bandit.ArmSummary, version int, now time.Time) {
 	if len(arms) == 0 {
-		return nil
+		return
 	}
 	n := len(arms)
 	scopes, names := make([]string, n), make([]string, n)
@@ -97,7 +98,7 @@ func saveArms(ctx context.Context, db DBTX, accountID int64, arms []bandit.ArmSu
 		betas[i] = 1 + a.Evidence*(1-a.ProbAbove)
 		lifts[i], sds[i], lows[i], highs[i], evidence[i], since[i] = a.Lift, a.Uncertainty, a.LiftLow, a.LiftHigh, a.Evidence, a.Since
 	}
-	_, err := db.Exec(ctx, `
+	b.Queue(`
 		INSERT INTO bandit_arms (account_id, scope, arm_name, alpha, beta, lift, uncertainty, lift_low, lift_high, evidence,
 			since, learned_version, updated_at)
 		SELECT $1, sc, name, a, b, l, u, lo, hi, e, si, $12, $13
@@ -108,10 +109,6 @@ func saveArms(ctx context.Context, db DBTX, accountID int64, arms []bandit.ArmSu
 			lift_low = EXCLUDED.lift_low, lift_high = EXCLUDED.lift_high, evidence = EXCLUDED.evidence,
 			since = EXCLUDED.since, learned_version = EXCLUDED.learned_version, updated_at = EXCLUDED.updated_at`,
 		accountID, scopes, names, alphas, betas, lifts, sds, lows, highs, evidence, since, version, now)
-	if err != nil {
-		return fmt.Errorf("save arms of account %d: %w", accountID, err)
-	}
-	return nil
 }
 
 // RecordPulls counts picks of several arms (scopes[i], arms[i]) in one statement (bandit_arms.pulls),

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/xbot/xbot/internal/bandit"
 )
@@ -97,13 +98,24 @@ func (s *Store) LearnRun(ctx context.Context, tx pgx.Tx, accountID int64, p Lear
 	minOutcomes := max(p.MinOutcomes, 1)
 	allKinds := p.Mode == LearnShadow
 
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || ':' || $1::bigint::text, 0))`,
-		accountID); err != nil {
-		return nil, fmt.Errorf("learn run: lock account %d: %w", accountID, err)
-	}
-	ids, err := unlearnedOutcomes(ctx, tx, accountID, allKinds)
-	if err != nil {
-		return nil, err
+	// Round trips are most of a run's cost: the lock and the outcomes to learn go in one, every other read
+	// in a second and every write in a third.
+	b := &pgx.Batch{}
+	b.Queue(`SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || ':' || $1::bigint::text, 0))`, accountID)
+	var ids []int64
+	b.Queue(`
+		SELECT o.id FROM outcomes o
+		WHERE o.account_id = $1 AND o.learned_at IS NULL AND o.status IN ('ok', 'no_impressions')
+		  AND ($2 OR NOT o.simulated)
+		ORDER BY o.collected_at, o.id
+		LIMIT $3
+		FOR UPDATE`, accountID, allKinds, learnBatchMax).Query(func(rows pgx.Rows) error {
+		var err error
+		ids, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+		return err
+	})
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return nil, fmt.Errorf("learn run: lock account %d and read its unlearned outcomes: %w", accountID, err)
 	}
 	res := &LearnResult{Available: len(ids)}
 	if len(ids) < minOutcomes {
@@ -111,8 +123,17 @@ func (s *Store) LearnRun(ctx context.Context, tx pgx.Tx, accountID int64, p Lear
 		return res, nil
 	}
 
-	state, err := learnState(ctx, tx, accountID, ids, p)
-	if err != nil {
+	b = &pgx.Batch{}
+	state := newModelState()
+	state.queueLoad(b, accountID, ids, p)
+	picks := queueRecentPicks(b, accountID)
+	b.Queue(`SELECT COALESCE(max(version), 0) + 1 FROM learning_runs WHERE account_id = $1`, accountID).QueryRow(func(row pgx.Row) error {
+		return row.Scan(&res.Version)
+	})
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return nil, fmt.Errorf("learn run: read the learning state of account %d: %w", accountID, err)
+	}
+	if err := state.settle(ctx, tx, accountID, ids, p); err != nil {
 		return nil, err
 	}
 	res.Rebuilt = state.rebuilt
@@ -141,34 +162,30 @@ func (s *Store) LearnRun(ctx context.Context, tx pgx.Tx, accountID int64, p Lear
 		}
 	}
 	res.OutcomesUsed = len(ids)
-	res.ExploreRatio, err = exploreRatio(ctx, tx, accountID, arms)
-	if err != nil {
-		return nil, err
-	}
+	res.ExploreRatio = exploreRatio(picks, arms)
 	blob, err := json.Marshal(posteriors)
 	if err != nil {
 		return nil, fmt.Errorf("learn run: encode posterior: %w", err)
 	}
-	err = tx.QueryRow(ctx, `
+	// The version read under the account's lock is the next one (UNIQUE (account_id, version) backs it).
+	b = &pgx.Batch{}
+	b.Queue(`
 		INSERT INTO learning_runs (account_id, version, arms_trained, explore_ratio, outcomes_used, created_at, posterior, half_life_seconds)
-		SELECT $1, COALESCE(max(version), 0) + 1, $2, $3, $4, $5, $6, $7 FROM learning_runs WHERE account_id = $1
-		RETURNING version`, accountID, res.ArmsTrained, res.ExploreRatio, res.OutcomesUsed, p.Now, blob, p.HalfLife.Seconds()).Scan(&res.Version)
-	if err != nil {
-		return nil, fmt.Errorf("learn run: insert learning run: %w", err)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		accountID, res.Version, res.ArmsTrained, res.ExploreRatio, res.OutcomesUsed, p.Now, blob, p.HalfLife.Seconds())
+	queueSaveArms(b, accountID, arms, res.Version, p.Now)
+	state.queueSave(b, accountID, p.Now)
+	var marked int64
+	b.Queue(`UPDATE outcomes SET learned_at = $2 WHERE id = ANY($1) AND learned_at IS NULL`, ids, p.Now).Exec(func(tag pgconn.CommandTag) error {
+		marked = tag.RowsAffected()
+		return nil
+	})
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return nil, fmt.Errorf("learn run: write learning run %d of account %d: %w", res.Version, accountID, err)
 	}
-	if err := saveArms(ctx, tx, accountID, arms, res.Version, p.Now); err != nil {
-		return nil, fmt.Errorf("learn run: %w", err)
-	}
-	if err := state.save(ctx, tx, accountID, p.Now); err != nil {
-		return nil, err
-	}
-	tag, err := tx.Exec(ctx, `UPDATE outcomes SET learned_at = $2 WHERE id = ANY($1) AND learned_at IS NULL`, ids, p.Now)
-	if err != nil {
-		return nil, fmt.Errorf("learn run: mark outcomes learned: %w", err)
-	}
-	if tag.RowsAffected() != int64(len(ids)) {
+	if marked != int64(len(ids)) {
 		// Cannot happen under the lock and row locks; refuse rather than report an outcome twice.
-		return nil, fmt.Errorf("learn run: marked %d of %d outcomes learned", tag.RowsAffected(), len(ids))
+		return nil, fmt.Errorf("learn run: marked %d of %d outcomes learned", marked, len(ids))
 	}
 	return res, nil
 }
@@ -180,24 +197,40 @@ func cmpString(s, fallback string) string {
 	return s
 }
 
-func unlearnedOutcomes(ctx context.Context, tx pgx.Tx, accountID int64, allKinds bool) ([]int64, error) {
-	rows, err := tx.Query(ctx, `
-		SELECT o.id FROM outcomes o
-		WHERE o.account_id = $1 AND o.learned_at IS NULL AND o.status IN ('ok', 'no_impressions')
-		  AND ($2 OR NOT o.simulated)
-		ORDER BY o.collected_at, o.id
-		LIMIT $3
-		FOR UPDATE`, accountID, allKinds, learnBatchMax)
-	if err != nil {
-		return nil, fmt.Errorf("learn run: read unlearned outcomes of account %d: %w", accountID, err)
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	if err != nil {
-		return nil, fmt.Errorf("learn run: read unlearned outcomes of account %d: %w", accountID, err)
-	}
-	return ids, nil
+// queueRecentPicks queues the read of the account's last explorePicks decisions' picks, by scope.
+func queueRecentPicks(b *pgx.Batch, accountID int64) map[string][]string {
+	picks := map[string][]string{}
+	b.Queue(`
+		SELECT decision_type = 'reply', COALESCE(topic, ''), COALESCE(format, ''), COALESCE(hook, ''), hour_bucket
+		FROM content_metadata WHERE account_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2`, accountID, explorePicks).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var reply bool
+			var topic, format, hook string
+			var hour *int16
+			if err := rows.Scan(&reply, &topic, &format, &hook, &hour); err != nil {
+				return fmt.Errorf("recent picks of account %d: %w", accountID, err)
+			}
+			if reply {
+				picks[bandit.ScopeReply] = append(picks[bandit.ScopeReply], cmpString(topic, bandit.ReplyDefaultArm))
+				continue
+			}
+			for scope, arm := range map[string]string{bandit.ScopeTopic: topic, bandit.ScopeFormat: format, bandit.ScopeHook: hook} {
+				if arm != "" {
+					picks[scope] = append(picks[scope], arm)
+				}
+			}
+			if hour != nil {
+				picks[bandit.ScopeHour] = append(picks[bandit.ScopeHour], strconv.Itoa(int(*hour)))
+			}
+		}
+		return rows.Err()
+	})
+	return picks
 }
-func exploreRatio(ctx context.Context, tx pgx.Tx, accountID int64, arms []bandit.ArmSummary) (float64, error) {
+
+// exploreRatio is the share of picks that are not their scope's arm with the highest lift among arms
+// with evidence.
+func exploreRatio(picks map[string][]string, arms []bandit.ArmSummary) float64 {
 	best := map[string][]string{}
 	top := map[string]float64{}
 	for _, a := range arms {
@@ -211,44 +244,13 @@ func exploreRatio(ctx context.Context, tx pgx.Tx, accountID int64, arms []bandit
 			best[a.Scope] = append(best[a.Scope], a.Arm)
 		}
 	}
-	rows, err := tx.Query(ctx, `
-		SELECT decision_type = 'reply', COALESCE(topic, ''), COALESCE(format, ''), COALESCE(hook, ''), hour_bucket
-		FROM content_metadata WHERE account_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2`, accountID, explorePicks)
-	if err != nil {
-		return 0, fmt.Errorf("learn run: recent picks of account %d: %w", accountID, err)
-	}
-	defer rows.Close()
-	picks := map[string][]string{}
-	for rows.Next() {
-		var reply bool
-		var topic, format, hook string
-		var hour *int16
-		if err := rows.Scan(&reply, &topic, &format, &hook, &hour); err != nil {
-			return 0, fmt.Errorf("learn run: scan pick: %w", err)
-		}
-		if reply {
-			picks[bandit.ScopeReply] = append(picks[bandit.ScopeReply], cmpString(topic, bandit.ReplyDefaultArm))
-			continue
-		}
-		for scope, arm := range map[string]string{bandit.ScopeTopic: topic, bandit.ScopeFormat: format, bandit.ScopeHook: hook} {
-			if arm != "" {
-				picks[scope] = append(picks[scope], arm)
-			}
-		}
-		if hour != nil {
-			picks[bandit.ScopeHour] = append(picks[bandit.ScopeHour], strconv.Itoa(int(*hour)))
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("learn run: recent picks of account %d: %w", accountID, err)
-	}
 	var explored, total float64
 	for scope, ps := range picks {
 		explored += bandit.ExploreRatio(ps, best[scope]) * float64(len(ps))
 		total += float64(len(ps))
 	}
 	if total == 0 {
-		return 0, nil
+		return 0
 	}
-	return math.Min(1, math.Max(0, explored/total)), nil
+	return math.Min(1, math.Max(0, explored/total))
 }

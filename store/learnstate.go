@@ -44,52 +44,87 @@ type modelState struct {
 	inserts []learnedObs // window rows to add
 	deletes []int64      // window rows (outcome ids) that moved into the statistics
 	clear   bool         // the stored window is stale: delete it before adding
+
+	stale    bool           // a statistics row kept at another half-life
+	stored   []learnedObs   // the window as read
+	inWindow map[int64]bool // its outcome ids
+	fresh    []learnedObs   // this run's outcomes with a first reading
 }
 
-// learnState is the account's state with the outcomes ids (this run's) added: loaded from learn_stats and
-// learn_window, or rebuilt from every learned outcome when there is no state at p.HalfLife.
-func learnState(ctx context.Context, tx pgx.Tx, accountID int64, ids []int64, p LearnParams) (*modelState, error) {
-	st := &modelState{window: map[string][]learnedObs{}, kept: map[string]int{}, stats: map[statsKey]*bandit.Stats{},
-		changed: map[statsKey]bool{}}
-	ok, err := st.loadStats(ctx, tx, accountID, p)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		return st, st.rebuild(ctx, tx, accountID, ids, p)
-	}
-	fresh, err := readObservations(ctx, tx, `o.id = ANY($1)`, ids)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := tx.Query(ctx, `SELECT outcome_id, model, simulated, posted_at, arms, log_rate FROM learn_window
-		WHERE account_id = $1`, accountID)
-	if err != nil {
-		return nil, fmt.Errorf("learn run: read the window of account %d: %w", accountID, err)
-	}
-	inWindow := map[int64]bool{}
-	stored, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (learnedObs, error) {
-		var o learnedObs
-		var arms []string
-		if err := r.Scan(&o.id, &o.model, &o.simulated, &o.obs.At, &arms, &o.obs.LogRate); err != nil {
-			return o, err
+func newModelState() *modelState {
+	return &modelState{window: map[string][]learnedObs{}, kept: map[string]int{}, stats: map[statsKey]*bandit.Stats{},
+		changed: map[statsKey]bool{}, inWindow: map[int64]bool{}}
+}
+
+// queueLoad queues the reads of the account's statistics (rolled to p.Now) and window, and of the
+// observations of ids (this run's outcomes).
+func (st *modelState) queueLoad(b *pgx.Batch, accountID int64, ids []int64, p LearnParams) {
+	b.Queue(`SELECT model, simulated, as_of, half_life_seconds, features, a, b, c, w
+		FROM learn_stats WHERE account_id = $1`, accountID).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var k statsKey
+			var halfLife float64
+			var features []string
+			s := &bandit.Stats{}
+			if err := rows.Scan(&k.model, &k.simulated, &s.At, &halfLife, &features, &s.A, &s.B, &s.C, &s.W); err != nil {
+				return fmt.Errorf("statistics: %w", err)
+			}
+			if halfLife != p.HalfLife.Seconds() {
+				st.stale = true
+				continue
+			}
+			s.HalfLife = p.HalfLife
+			for _, f := range features {
+				s.Features = append(s.Features, decodeFeature(f))
+			}
+			if err := s.Validate(); err != nil {
+				return fmt.Errorf("statistics (%s): %w", k.model, err)
+			}
+			s.RollTo(p.Now)
+			st.stats[k] = s
 		}
-		inWindow[o.id] = true
-		o.obs.Arms = make([]bandit.Feature, len(arms))
-		for i, a := range arms {
-			o.obs.Arms[i] = decodeFeature(a)
-		}
-		return o, nil
+		return rows.Err()
 	})
-	if err != nil {
-		return nil, fmt.Errorf("learn run: read the window of account %d: %w", accountID, err)
+	b.Queue(`SELECT outcome_id, model, simulated, posted_at, arms, log_rate FROM learn_window
+		WHERE account_id = $1`, accountID).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var o learnedObs
+			var arms []string
+			if err := rows.Scan(&o.id, &o.model, &o.simulated, &o.obs.At, &arms, &o.obs.LogRate); err != nil {
+				return fmt.Errorf("window: %w", err)
+			}
+			o.obs.Arms = make([]bandit.Feature, len(arms))
+			for i, a := range arms {
+				o.obs.Arms[i] = decodeFeature(a)
+			}
+			st.inWindow[o.id] = true
+			st.stored = append(st.stored, o)
+		}
+		return rows.Err()
+	})
+	b.Queue(observationsSQL(`o.id = ANY($1)`), ids).Query(func(rows pgx.Rows) error {
+		return scanObservations(rows, func(o learnedObs) { st.fresh = append(st.fresh, o) })
+	})
+}
+
+// settle adds this run's outcomes to the loaded state, newest first, or rebuilds the state from every
+// learned outcome when there is none at p.HalfLife.
+func (st *modelState) settle(ctx context.Context, tx pgx.Tx, accountID int64, ids []int64, p LearnParams) error {
+	current := !st.stale
+	for _, k := range statsKeys {
+		if st.stats[k] == nil {
+			current = false
+		}
 	}
-	all := append(stored, fresh...)
+	if !current {
+		return st.rebuild(ctx, tx, accountID, ids, p)
+	}
+	all := append(st.stored, st.fresh...)
 	slices.SortFunc(all, newestFirst)
 	for _, o := range all {
-		st.put(o, inWindow[o.id], p)
+		st.put(o, st.inWindow[o.id], p)
 	}
-	return st, nil
+	return nil
 }
 
 // newestFirst orders learned outcomes by posted_at, then id, descending (as the rebuild reads them).
@@ -117,49 +152,6 @@ func (st *modelState) put(o learnedObs, stored bool, p LearnParams) {
 	}
 }
 
-// loadStats reads the account's statistics rolled to p.Now; false when they are missing or kept at
-// another half-life.
-func (st *modelState) loadStats(ctx context.Context, tx pgx.Tx, accountID int64, p LearnParams) (bool, error) {
-	rows, err := tx.Query(ctx, `SELECT model, simulated, as_of, half_life_seconds, features, a, b, c, w
-		FROM learn_stats WHERE account_id = $1`, accountID)
-	if err != nil {
-		return false, fmt.Errorf("learn run: read statistics of account %d: %w", accountID, err)
-	}
-	defer rows.Close()
-	current := true
-	for rows.Next() {
-		var k statsKey
-		var halfLife float64
-		var features []string
-		s := &bandit.Stats{}
-		if err := rows.Scan(&k.model, &k.simulated, &s.At, &halfLife, &features, &s.A, &s.B, &s.C, &s.W); err != nil {
-			return false, fmt.Errorf("learn run: read statistics of account %d: %w", accountID, err)
-		}
-		if halfLife != p.HalfLife.Seconds() {
-			current = false
-			continue
-		}
-		s.HalfLife = p.HalfLife
-		for _, f := range features {
-			s.Features = append(s.Features, decodeFeature(f))
-		}
-		if err := s.Validate(); err != nil {
-			return false, fmt.Errorf("learn run: statistics of account %d (%s): %w", accountID, k.model, err)
-		}
-		s.RollTo(p.Now)
-		st.stats[k] = s
-	}
-	if err := rows.Err(); err != nil {
-		return false, fmt.Errorf("learn run: read statistics of account %d: %w", accountID, err)
-	}
-	for _, k := range statsKeys {
-		if st.stats[k] == nil {
-			current = false
-		}
-	}
-	return current, nil
-}
-
 // rebuild makes the state from every learned outcome of the account and ids, read once, newest first.
 func (st *modelState) rebuild(ctx context.Context, tx pgx.Tx, accountID int64, ids []int64, p LearnParams) error {
 	st.clear = true
@@ -168,40 +160,37 @@ func (st *modelState) rebuild(ctx context.Context, tx pgx.Tx, accountID int64, i
 		st.changed[k] = true
 	}
 	for _, kind := range []string{"single", "reply"} {
-		n := 0
-		err := scanObservations(ctx, tx, `pd.account_id = $2 AND pd.decision_type = $3 AND (o.learned_at IS NOT NULL OR o.id = ANY($1))
-			ORDER BY pd.posted_at DESC, o.id DESC`, func(o learnedObs) {
-			n++
-			st.put(o, false, p)
-		}, ids, accountID, kind)
+		rows, err := tx.Query(ctx, observationsSQL(`pd.account_id = $2 AND pd.decision_type = $3 AND (o.learned_at IS NOT NULL OR o.id = ANY($1))
+			ORDER BY pd.posted_at DESC, o.id DESC`), ids, accountID, kind)
 		if err != nil {
-			return err
+			return fmt.Errorf("learn run: rebuild the state of account %d: %w", accountID, err)
 		}
-		st.rebuilt += n
+		err = scanObservations(rows, func(o learnedObs) {
+			st.rebuilt++
+			st.put(o, false, p)
+		})
+		if err != nil {
+			return fmt.Errorf("learn run: rebuild the state of account %d: %w", accountID, err)
+		}
 	}
 	return nil
 }
 
-// readObservations reads the outcomes matching where (on outcomes o, posted_decisions pd,
-// content_metadata cm) that a model fits: first reading stored, impressions at it.
-func readObservations(ctx context.Context, tx pgx.Tx, where string, args ...any) ([]learnedObs, error) {
-	var out []learnedObs
-	err := scanObservations(ctx, tx, where, func(o learnedObs) { out = append(out, o) }, args...)
-	return out, err
-}
-
-func scanObservations(ctx context.Context, tx pgx.Tx, where string, fn func(learnedObs), args ...any) error {
-	rows, err := tx.Query(ctx, `
+// observationsSQL reads the outcomes matching where (on outcomes o, posted_decisions pd, content_metadata
+// cm) that a model fits: first reading stored, impressions at it.
+func observationsSQL(where string) string {
+	return `
 		SELECT o.id, pd.decision_type, o.simulated, COALESCE(cm.topic, ''), COALESCE(cm.format, ''), COALESCE(cm.hook, ''),
 		       cm.hour_bucket, pd.posted_at, o.first_engagements, o.first_impressions, o.first_engagement_rate, o.impressions
 		FROM outcomes o
 		JOIN posted_decisions pd ON pd.decision_id = o.decision_id
 		JOIN content_metadata cm ON cm.decision_id = o.decision_id
 		WHERE o.status = 'ok' AND o.first_engagement_rate IS NOT NULL AND pd.decision_type IN ('single', 'reply')
-		  AND `+where, args...)
-	if err != nil {
-		return fmt.Errorf("learn run: read outcomes: %w", err)
-	}
+		  AND ` + where
+}
+
+// scanObservations calls fn with each row of an observationsSQL query that a model can fit, in order.
+func scanObservations(rows pgx.Rows, fn func(learnedObs)) error {
 	defer rows.Close()
 	for rows.Next() {
 		var o learnedObs
@@ -211,7 +200,7 @@ func scanObservations(ctx context.Context, tx pgx.Tx, where string, fn func(lear
 		var firstER float64
 		var latestImp int64
 		if err := rows.Scan(&o.id, &kind, &o.simulated, &topic, &format, &hook, &hour, &o.obs.At, &eng, &imp, &firstER, &latestImp); err != nil {
-			return fmt.Errorf("learn run: scan outcome: %w", err)
+			return fmt.Errorf("scan outcome: %w", err)
 		}
 		switch {
 		case eng != nil && imp != nil && *imp > 0:
@@ -239,10 +228,7 @@ func scanObservations(ctx context.Context, tx pgx.Tx, where string, fn func(lear
 		}
 		fn(o)
 	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("learn run: read outcomes: %w", err)
-	}
-	return nil
+	return rows.Err()
 }
 
 // model is what the model fits in this mode: the statistics of the kinds it reads and its window.
@@ -264,31 +250,30 @@ func (st *modelState) model(model string, allKinds bool, p LearnParams) (*bandit
 	return base, obs, nil
 }
 
-// save writes the run's changes to learn_window and learn_stats.
-func (st *modelState) save(ctx context.Context, tx pgx.Tx, accountID int64, now time.Time) error {
+// queueSave queues the run's changes to learn_window and learn_stats.
+func (st *modelState) queueSave(b *pgx.Batch, accountID int64, now time.Time) {
 	if st.clear {
-		if _, err := tx.Exec(ctx, `DELETE FROM learn_window WHERE account_id = $1`, accountID); err != nil {
-			return fmt.Errorf("learn run: clear the window of account %d: %w", accountID, err)
-		}
+		b.Queue(`DELETE FROM learn_window WHERE account_id = $1`, accountID)
 	}
 	if len(st.deletes) > 0 {
-		if _, err := tx.Exec(ctx, `DELETE FROM learn_window WHERE outcome_id = ANY($1)`, st.deletes); err != nil {
-			return fmt.Errorf("learn run: trim the window of account %d: %w", accountID, err)
-		}
+		b.Queue(`DELETE FROM learn_window WHERE outcome_id = ANY($1)`, st.deletes)
 	}
-	if len(st.inserts) > 0 {
-		rows := make([][]any, len(st.inserts))
+	if n := len(st.inserts); n > 0 {
+		ids, models, sims, ats, arms, rates := make([]int64, n), make([]string, n), make([]bool, n), make([]time.Time, n),
+			make([]string, n), make([]float64, n)
 		for i, o := range st.inserts {
-			arms := make([]string, len(o.obs.Arms))
+			keys := make([]string, len(o.obs.Arms))
 			for j, f := range o.obs.Arms {
-				arms[j] = f.Scope + ":" + f.Arm
+				keys[j] = f.Scope + ":" + f.Arm
 			}
-			rows[i] = []any{o.id, accountID, o.model, o.simulated, o.obs.At, arms, o.obs.LogRate}
+			ids[i], models[i], sims[i], ats[i], rates[i] = o.id, o.model, o.simulated, o.obs.At, o.obs.LogRate
+			arms[i] = strings.Join(keys, armSeparator)
 		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"learn_window"},
-			[]string{"outcome_id", "account_id", "model", "simulated", "posted_at", "arms", "log_rate"}, pgx.CopyFromRows(rows)); err != nil {
-			return fmt.Errorf("learn run: add to the window of account %d: %w", accountID, err)
-		}
+		b.Queue(`
+			INSERT INTO learn_window (outcome_id, account_id, model, simulated, posted_at, arms, log_rate)
+			SELECT id, $1, model, sim, at, string_to_array(arms, $8), rate
+			FROM unnest($2::bigint[], $3::text[], $4::bool[], $5::timestamptz[], $6::text[], $7::float8[]) AS t(id, model, sim, at, arms, rate)`,
+			accountID, ids, models, sims, ats, arms, rates, armSeparator)
 	}
 	for _, k := range statsKeys {
 		if !st.changed[k] {
@@ -300,19 +285,18 @@ func (st *modelState) save(ctx context.Context, tx pgx.Tx, accountID int64, now 
 		for i, f := range s.Features {
 			features[i] = f.Scope + ":" + f.Arm
 		}
-		_, err := tx.Exec(ctx, `
+		b.Queue(`
 			INSERT INTO learn_stats (account_id, model, simulated, as_of, half_life_seconds, features, a, b, c, w, updated_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $4)
 			ON CONFLICT (account_id, model, simulated) DO UPDATE SET as_of = EXCLUDED.as_of,
 				half_life_seconds = EXCLUDED.half_life_seconds, features = EXCLUDED.features, a = EXCLUDED.a, b = EXCLUDED.b,
 				c = EXCLUDED.c, w = EXCLUDED.w, updated_at = EXCLUDED.updated_at`,
 			accountID, k.model, k.simulated, s.At, s.HalfLife.Seconds(), features, s.A, s.B, s.C, s.W)
-		if err != nil {
-			return fmt.Errorf("learn run: save statistics of account %d: %w", accountID, err)
-		}
 	}
-	return nil
 }
+
+// armSeparator joins a window row's arms on the way in: configured names cannot hold control characters.
+const armSeparator = "\x1f"
 
 // decodeFeature reads "scope:arm" (scopes have no colon; arms may).
 func decodeFeature(s string) bandit.Feature {

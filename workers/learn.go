@@ -25,7 +25,9 @@ func (w *LearnWorker) Work(ctx context.Context, job *river.Job[jobs.LearnArgs]) 
 	d, cfg := w.d, w.d.Config
 	log := d.Log.With(zap.Int64("job_id", job.ID), zap.Int64("account_id", job.Args.AccountID))
 	var res *store.LearnResult
-	err := d.inTx(ctx, func(tx pgx.Tx) error {
+	// Replayable: a lost run leaves its outcomes unlearned and is redone, to the same arms; anything that
+	// read its result and committed durably has flushed it too.
+	err := d.inReplayableTx(ctx, func(tx pgx.Tx) error {
 		var err error
 		mode := store.LearnShadow
 		if cfg.Live {
