@@ -231,6 +231,18 @@ func TestLearnRunWritesArmsAndPosterior(t *testing.T) {
 	require.True(t, res.Skipped)
 	require.Zero(t, res.Available)
 	require.Equal(t, 1, f.countRows(t, `SELECT count(*) FROM learning_runs WHERE account_id = $1`))
+
+	// Outcomes whose learned_at is cleared by hand are learned again without counting twice.
+	window := f.countRows(t, `SELECT count(*) FROM learn_window WHERE account_id = $1`)
+	require.Equal(t, 25, window, "the 24 posts and the reply with a first reading")
+	_, err = tx.Exec(f.ctx, `UPDATE outcomes SET learned_at = NULL WHERE account_id = $1`, f.acct)
+	require.NoError(t, err)
+	res = f.learn(t, store.LearnLive, 1)
+	require.Equal(t, 26, res.OutcomesUsed)
+	require.Equal(t, window, f.countRows(t, `SELECT count(*) FROM learn_window WHERE account_id = $1`))
+	again := f.arms(t, "topic")
+	require.InDelta(t, goArm.Lift, again["go"].Lift, 1e-9)
+	require.InDelta(t, goArm.Evidence, again["go"].Evidence, 1e-9)
 }
 
 // Forgetting is by age: the arms after learning a set of outcomes are the same whether one run saw them

@@ -119,7 +119,14 @@ func (st *modelState) settle(ctx context.Context, tx pgx.Tx, accountID int64, id
 	if !current {
 		return st.rebuild(ctx, tx, accountID, ids, p)
 	}
-	all := append(st.stored, st.fresh...)
+	all := st.stored
+	for _, o := range st.fresh {
+		// An outcome is learned once; one whose learned_at was cleared by hand is still in the window (or
+		// in the statistics, which cannot tell): counted once, not twice.
+		if !st.inWindow[o.id] {
+			all = append(all, o)
+		}
+	}
 	slices.SortFunc(all, newestFirst)
 	for _, o := range all {
 		st.put(o, st.inWindow[o.id], p)
