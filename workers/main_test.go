@@ -310,6 +310,15 @@ func (b *testBundle) simPostsWithText(t *testing.T, text string) int {
 	return n
 }
 
+// counted reports whether the count is want, for require.Eventually's condition: it runs on another
+// goroutine, where a failing require cannot stop the test but only hangs the wait, so an error (a busy
+// server refusing a connection) is "not yet".
+func (b *testBundle) counted(want int, sql string, args ...any) bool {
+	var n int
+	err := b.pool.QueryRow(context.Background(), sql, args...).Scan(&n)
+	return err == nil && n == want
+}
+
 func (b *testBundle) count(t *testing.T, sql string, args ...any) int {
 	t.Helper()
 	var n int

@@ -45,7 +45,7 @@ func (b *testBundle) runLeader(t *testing.T) {
 		require.NoError(t, c.Stop(stopCtx))
 	}()
 	require.Eventually(t, func() bool {
-		return b.count(t, `SELECT count(*) FROM river_job WHERE kind = 'test_leader_canary'`) == canaries+1
+		return b.counted(canaries+1, `SELECT count(*) FROM river_job WHERE kind = 'test_leader_canary'`)
 	}, 60*time.Second, 20*time.Millisecond, "the leader's run-on-start inserts never committed")
 }
 

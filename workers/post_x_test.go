@@ -405,7 +405,7 @@ func TestPostConcurrentClaimsKeepTheDailyCap(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, c.Start(ctx))
 	require.Eventually(t, func() bool {
-		return b.count(t, `SELECT count(*) FROM river_job WHERE kind = 'post' AND state IN ('completed', 'scheduled')`) == 12
+		return b.counted(12, `SELECT count(*) FROM river_job WHERE kind = 'post' AND state IN ('completed', 'scheduled')`)
 	}, 60*time.Second, 20*time.Millisecond)
 	stopCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
