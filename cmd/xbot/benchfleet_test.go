@@ -267,12 +267,14 @@ func addSimAccounts(tb testing.TB, pool *pgxpool.Pool, env []string, n int) []in
 	return ids
 }
 
-// startSim starts `xbot sim` on a free port with posting limits out of the way, serving the environment's
-// user and `accounts` more (xsim.NumberedAccount), and waits until it serves.
+// startSim starts `xbot sim` on a free port with posting and read limits out of the way (a fleet reading
+// 1,000 posts' metrics within minutes would otherwise wait for X's next 15-minute window, as it must in
+// production), serving the environment's user and `accounts` more (xsim.NumberedAccount), and waits until
+// it serves.
 func startSim(tb testing.TB, bin, dbURL string, accounts int) string {
 	tb.Helper()
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(tb))
-	startXbot(tb, bin, fleetEnv(dbURL, ""), "sim", "--addr", addr, "--posts-per-15min", "1000000", "--posts-per-day", "1000000",
+	startXbot(tb, bin, fleetEnv(dbURL, ""), "sim", "--addr", addr, "--posts-per-15min", "1000000", "--posts-per-day", "1000000", "--reads-per-15min", "1000000",
 		"--accounts", strconv.Itoa(accounts))
 	url := "http://" + addr
 	waitUntil(tb, time.Minute, "simulator serving", func() (bool, error) {

@@ -65,6 +65,7 @@ type simOpts struct {
 	scale         float64
 	postsPer15Min int
 	postsPerDay   int
+	readsPer15Min int
 	noDuplicates  bool
 	accounts      int
 }
@@ -79,6 +80,7 @@ func cmdSim() *command {
 			fs.Float64Var(&o.scale, "time-scale", 1, "simulated seconds per wall second (3600: an hour of audience growth per second)")
 			fs.IntVar(&o.postsPer15Min, "posts-per-15min", 0, "per-user posting limit per 15 minutes (0: X's 100)")
 			fs.IntVar(&o.postsPerDay, "posts-per-day", 0, "per-user posting limit per 24 hours (0: the simulator's default)")
+			fs.IntVar(&o.readsPer15Min, "reads-per-15min", 0, "per-user, per-endpoint read limit per 15 minutes (0: the simulator's 900)")
 			fs.BoolVar(&o.noDuplicates, "no-duplicate-check", false, "accept identical text instead of X's 403 duplicate refusal (a double post shows as two posts)")
 			fs.IntVar(&o.accounts, "accounts", 0, "also serve this many users of the same app, @xbot_sim_1..N, with known test tokens (for xbot accounts add)")
 			return o
@@ -100,7 +102,7 @@ func cmdSim() *command {
 			simCfg := xsim.Config{
 				ConsumerKey: cfg.XAPIKey, ConsumerSecret: cfg.XAPISecret, AccessToken: cfg.XAccessToken,
 				AccessTokenSecret: cfg.XAccessTokenSecret, BearerToken: cfg.XBearerToken,
-				PostsPer15Min: o.postsPer15Min, PostsPerDay: o.postsPerDay, NoDuplicateCheck: o.noDuplicates,
+				PostsPer15Min: o.postsPer15Min, PostsPerDay: o.postsPerDay, ReadsPer15Min: o.readsPer15Min, NoDuplicateCheck: o.noDuplicates,
 			}
 			for n := 1; n <= o.accounts; n++ {
 				simCfg.Accounts = append(simCfg.Accounts, xsim.NumberedAccount(n))
