@@ -49,7 +49,11 @@ func TestPlanAccountShareExhausted(t *testing.T) {
 	require.Equal(t, river.EventKindJobCompleted, res.EventKind)
 	require.Zero(t, b.llm.Requests())
 	require.Zero(t, b.count(t, `SELECT count(*) FROM content_metadata`))
-	b.requireLine(t, sprintf("[PLAN_JOB] ⚠️ OpenAI budget exhausted → not queueing spent=0.0000 cap=0.0000 scope=account account_id=%d", b.acct.ID))
+	b.requireLine(t, "[PLAN_JOB] ⚠️ OpenAI budget exhausted → not queueing spent=0.0000 cap=0.0000") // DESIGN §4, exact
+	refused := b.logs.FilterMessageSnippet("OpenAI budget exhausted").All()
+	require.Len(t, refused, 1)
+	require.Equal(t, "account", refused[0].ContextMap()["scope"])
+	require.EqualValues(t, b.acct.ID, refused[0].ContextMap()["account_id"])
 
 	b.llm.Enqueue(postsAnswer(honestTexts[0], honestTexts[1], honestTexts[2]))
 	res, err = work(t, b, b.planWorker(), jobs.PlanArgs{AccountID: two.ID}, nil)

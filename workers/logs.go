@@ -30,17 +30,15 @@ func logUnusable(log *zap.Logger, prefix string, err *llm.OutputError) {
 	log.Warn(fmt.Sprintf("[%s] ⚠️ LLM answer unusable → not queueing reason=%s", prefix, err.Error()), zap.String("reason", err.Error()))
 }
 
-func logBudget(log *zap.Logger, spent, cap float64) {
-	log.Warn(fmt.Sprintf("[PLAN_JOB] ⚠️ OpenAI budget exhausted → not queueing spent=%.4f cap=%.4f", spent, cap),
-		zap.Float64("spent", spent), zap.Float64("cap", cap))
-}
-
-// logAccountBudget: the account's own share of the day (budget_usd) refused the call; the fleet's daily cap
-// may still have room for the other accounts.
-func logAccountBudget(log *zap.Logger, prefix string, e *llm.BudgetExhaustedError) {
-	log.Warn(fmt.Sprintf("[%s] ⚠️ OpenAI budget exhausted → not queueing spent=%.4f cap=%.4f scope=account account_id=%d",
-		prefix, e.Spent, e.Cap, e.AccountID),
-		zap.Float64("spent", e.Spent), zap.Float64("cap", e.Cap), zap.String("scope", "account"), zap.Int64("account_id", e.AccountID))
+// logBudget is DESIGN's budget line for the plan or reply job. When the account's own share of the day
+// (budget_usd) refused the call, spent and cap are the share's, and scope=account and account_id are fields
+// (the message stays the exact line operators grep for).
+func logBudget(log *zap.Logger, prefix string, e *llm.BudgetExhaustedError) {
+	fields := []zap.Field{zap.Float64("spent", e.Spent), zap.Float64("cap", e.Cap)}
+	if e.Scope == "account" {
+		fields = append(fields, zap.String("scope", "account"), zap.Int64("account_id", e.AccountID))
+	}
+	log.Warn(fmt.Sprintf("[%s] ⚠️ OpenAI budget exhausted → not queueing spent=%.4f cap=%.4f", prefix, e.Spent, e.Cap), fields...)
 }
 
 func logFoundQueue(log *zap.Logger, n int) {

@@ -130,15 +130,8 @@ func llmFailure(log *zap.Logger, prefix string, err error) error {
 	case errors.Is(err, llm.ErrQuotaExhausted), errors.Is(err, llm.ErrCircuitOpen):
 		logQuota(log, prefix)
 		return nil
-	case errors.As(err, &budget) && budget.Scope == "account":
-		logAccountBudget(log, prefix, budget)
-		return nil
 	case errors.As(err, &budget):
-		if prefix == "PLAN_JOB" {
-			logBudget(log, budget.Spent, budget.Cap)
-		} else {
-			log.Warn(fmt.Sprintf("[%s] OpenAI budget exhausted → not queueing", prefix), zap.Float64("spent", budget.Spent), zap.Float64("cap", budget.Cap))
-		}
+		logBudget(log, prefix, budget)
 		return nil
 	case errors.As(err, &retry):
 		log.Warn(fmt.Sprintf("[%s] OpenAI retryable error; snoozing", prefix), zap.Error(err))

@@ -108,7 +108,7 @@ func TestAccountsIsolatedThroughRiver(t *testing.T) {
 	// @brand_broke asked the LLM nothing: refused by its share (nothing reserved), with its own log line.
 	require.Zero(t, count(`SELECT count(*) FROM content_metadata WHERE account_id = $1`, brokeID))
 	require.Zero(t, count(`SELECT count(*) FROM api_usage WHERE account_id = $1 AND status <> 'refused'`, brokeID))
-	require.Contains(t, w.out.String(), fmt.Sprintf(`OpenAI budget exhausted → not queueing spent=0.0000 cap=0.0000 scope=account account_id=%d"`, brokeID))
+	require.Regexp(t, fmt.Sprintf(`"msg":"\[PLAN_JOB\] ⚠️ OpenAI budget exhausted → not queueing spent=0.0000 cap=0.0000",[^\n]*"account_id":%d,[^\n]*"scope":"account"`, brokeID), w.out.String())
 	// Spend is counted per account, within each share.
 	var okSpent float64
 	require.NoError(t, pool.QueryRow(ctx, `SELECT sum(spent_usd)::float8 FROM llm_budget_accounts WHERE account_id = $1`, okID).Scan(&okSpent))
