@@ -344,11 +344,12 @@ func TestNewServerRefusesRepeatedAccounts(t *testing.T) {
 	for _, accts := range [][]xsim.Account{
 		{xsim.NumberedAccount(1), xsim.NumberedAccount(1)},
 		{{UserID: xsim.DefaultUserID, Username: "someone_else", AccessToken: "a", AccessTokenSecret: "b"}},
-		{{UserID: 7, Username: "no secret", AccessToken: "a"}},
+		{{UserID: 7, Username: "no_secret", AccessToken: "a"}},
+		{{UserID: 8, Username: "not a handle", AccessToken: "a", AccessTokenSecret: "b"}},
 	} {
 		cfg := testConfig()
 		cfg.Accounts = accts
 		_, err := xsim.NewServer(context.Background(), cfg, store.NewXSim(pool))
-		require.Error(t, err)
+		require.ErrorContains(t, err, "xsim: account")
 	}
 }
