@@ -23,6 +23,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/xbot/xbot/internal/childproc"
 	"github.com/xbot/xbot/internal/dbtest"
 	"github.com/xbot/xbot/internal/xsim"
 	"github.com/xbot/xbot/jobs"
@@ -153,7 +154,7 @@ func startXbot(tb testing.TB, bin string, env []string, args ...string) *xproc {
 	cmd := exec.Command(bin, args...)
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = f, f
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = childproc.Attr()
 	require.NoError(tb, cmd.Start())
 	p := &xproc{cmd: cmd, done: make(chan struct{}), log: f.Name()}
 	go func() { _ = cmd.Wait(); f.Close(); close(p.done) }()

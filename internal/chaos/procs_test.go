@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/xbot/xbot/internal/childproc"
 )
 
 // capture is everything one process life wrote, kept for the secret scan and for diagnosis.
@@ -83,7 +85,7 @@ func (p *proc) start() error {
 	cmd := exec.Command(p.args[0], p.args[1:]...)
 	cmd.Env = p.env
 	cmd.Stdout, cmd.Stderr = captureWriter{c, &c.out}, captureWriter{c, &c.err}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = childproc.Attr()
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", p.name, err)
 	}
