@@ -343,7 +343,8 @@ func benchPool(b *testing.B, schema string, tracer pgx.QueryTracer, app string) 
 // benchPipeline is item 2: decisions/s from plan jobs to learned outcomes.
 func benchPipeline(b *testing.B) float64 {
 	ctx := context.Background()
-	_, schema := dbtest.Schema(b)
+	// The schema's own pool watches the run (its statements are not the pipeline's: untraced, unnamed).
+	watch, schema := dbtest.Schema(b)
 	// The replica's own pool, sized like DATABASE_MAX_CONNS for this concurrency, its backends named for
 	// their CPU, and counting what each decision costs in round trips and statements.
 	trips := newRoundTrips()
@@ -376,7 +377,7 @@ func benchPipeline(b *testing.B) float64 {
 	var learned, skipped int
 	waitUntil(b, 10*time.Minute, "pipeline drained", func() (bool, error) {
 		var plansLeft, open, posted int
-		err := pool.QueryRow(ctx, `SELECT
+		err := watch.QueryRow(ctx, `SELECT
 			(SELECT count(*) FROM river_job WHERE kind = 'plan' AND state NOT IN ('completed', 'discarded', 'cancelled')),
 			(SELECT count(*) FROM content_metadata WHERE status IN ('queued', 'posting')),
 			(SELECT count(*) FROM content_metadata WHERE status = 'skipped'),
