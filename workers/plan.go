@@ -162,6 +162,7 @@ func (w *PlanWorker) samplePicks(ctx context.Context, accountID int64, rng *rand
 	if err != nil {
 		return nil, err
 	}
+	sampler := post.Sampler(rng) // the picks of a plan share its reference draws
 	var picks []pick
 	var pickedTopics []string
 	for range cfg.PostsPerPlan {
@@ -176,8 +177,8 @@ func (w *PlanWorker) samplePicks(ctx context.Context, accountID int64, rng *rand
 			}
 		}
 		topics := rotation.Open(cfg.Topics, pickedTopics)
-		pk, err := post.Pick([]bandit.Dimension{{Scope: bandit.ScopeTopic, Arms: topics}, {Scope: bandit.ScopeFormat, Arms: cfg.Formats},
-			{Scope: bandit.ScopeHook, Arms: cfg.Hooks}, {Scope: bandit.ScopeHour, Arms: hours}}, rng)
+		pk, err := sampler.Pick([]bandit.Dimension{{Scope: bandit.ScopeTopic, Arms: topics}, {Scope: bandit.ScopeFormat, Arms: cfg.Formats},
+			{Scope: bandit.ScopeHook, Arms: cfg.Hooks}, {Scope: bandit.ScopeHour, Arms: hours}})
 		if err != nil {
 			return nil, err
 		}

@@ -21,8 +21,10 @@ func PostScopes() []string { return []string{ScopeTopic, ScopeFormat, ScopeHook,
 // ReplyDefaultArm is the reply scope's arm for a reply stored without a topic.
 const ReplyDefaultArm = "default"
 
-// PropensityDraws is how many joint posterior draws Pick uses to estimate a pick's propensity. The
-// estimate's standard error is at most 0.5/sqrt(PropensityDraws), about 0.01.
+// PropensityDraws is how many joint posterior draws Pick uses to estimate a pick's propensity: the pick's
+// own and PropensityDraws-1 reference draws, which a Sampler shares between the picks of a plan (so the
+// estimates of one plan's picks err together). The estimate's standard error is at most
+// 0.5/sqrt(PropensityDraws), about 0.01.
 const PropensityDraws = 2500
 
 // HourArms are the hour scope's arm names, "0".."23" (hours in ACCOUNT_TZ).

@@ -184,6 +184,110 @@ func TestPickSamplesAllowedArmsWithPropensities(t *testing.T) {
 	require.Error(t, err)
 }
 
+func TestSamplerSharesReferenceDrawsBetweenPicks(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(3, 4))
+	// Topic a clearly best; formats configured without evidence (the prior, exchangeable);
+	// hooks the posterior does not know.
+	var obs []bandit.Observation
+	for i := range 300 {
+		tp := []string{"a", "b", "c"}[i%3]
+		y := map[string]float64{"a": 0.8, "b": 0, "c": -0.3}[tp] + math.Log(0.02) + rng.NormFloat64()*0.1
+		obs = append(obs, bandit.Observation{Arms: []bandit.Feature{{"topic", tp}}, LogRate: y, At: t0})
+	}
+	formats := []string{"w", "x", "y", "z"}
+	var configured []bandit.Feature
+	for _, f := range formats {
+		configured = append(configured, bandit.Feature{Scope: "format", Arm: f})
+	}
+	post, _, err := bandit.Fit(obs, bandit.FitOptions{Now: t0, Arms: configured})
+	require.NoError(t, err)
+	// Two plans' worth of allowed arms alternating, as rotation closes and reopens the best topic.
+	variants := [][]bandit.Dimension{
+		{{Scope: "topic", Arms: []string{"a", "b", "c"}}, {Scope: "format", Arms: formats}, {Scope: "hook", Arms: []string{"new", "newer"}}},
+		{{Scope: "topic", Arms: []string{"b", "c"}}, {Scope: "format", Arms: formats[:3]}, {Scope: "hook", Arms: []string{"new", "newer"}}},
+	}
+	s := post.Sampler(rng)
+	first := make([]*bandit.Pick, len(variants))
+	for i := range 20 {
+		dims := variants[i%2]
+		pick, err := s.Pick(dims)
+		require.NoError(t, err)
+		oneShot, err := post.Pick(dims, rand.New(rand.NewPCG(uint64(i), 99)))
+		require.NoError(t, err)
+		for d, dim := range dims {
+			require.Greater(t, pick.Props[d][pick.Arms[d]], 0.0, "a picked arm's propensity is never 0")
+			for _, a := range dim.Arms {
+				require.InDelta(t, oneShot.Props[d][a], pick.Props[d][a], 0.06, "pick %d %s:%s against a one-shot estimate", i, dim.Scope, a)
+			}
+		}
+		if f := first[i%2]; f == nil {
+			first[i%2] = &pick
+		} else {
+			// Same allowed arms: the reference draws' wins are the same, the picks' own draws differ.
+			for d, dim := range dims {
+				for _, a := range dim.Arms {
+					require.Equal(t, refWins(f, d, a), refWins(&pick, d, a), "pick %d %s:%s", i, dim.Scope, a)
+				}
+			}
+		}
+	}
+	p := first[0].Props
+	require.Greater(t, p[0]["a"], 0.98)
+	for _, f := range formats {
+		require.InDelta(t, 0.25, p[1][f], 0.04, "arms of equal posteriors are equally likely")
+	}
+	for _, h := range []string{"new", "newer"} {
+		require.InDelta(t, 0.5, p[2][h], 0.04, "arms the model never saw are drawn from the prior")
+	}
+}
+
+func TestSamplerPropensitiesMatchPickFrequencies(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(5, 6))
+	// Topic a was posted mostly at hour 1 and b at hour 2, so their contrast is confounded with the hours'
+	// (the posterior correlates them): each topic has a middling chance. Propensities come from the shared
+	// reference draws, picks from fresh draws.
+	var obs []bandit.Observation
+	for i := range 20 {
+		tp, h := "a", "1"
+		if i%2 == 1 {
+			tp, h = "b", "2"
+		}
+		if i%10 < 1 {
+			h = map[string]string{"1": "2", "2": "1"}[h]
+		}
+		y := map[string]float64{"a": 0.04, "b": 0}[tp] + math.Log(0.02)
+		obs = append(obs, bandit.Observation{Arms: []bandit.Feature{{"topic", tp}, {"hour", h}}, LogRate: y, At: t0})
+	}
+	post, _, err := bandit.Fit(obs, bandit.FitOptions{Now: t0})
+	require.NoError(t, err)
+	dims := []bandit.Dimension{{Scope: "topic", Arms: []string{"a", "b"}}}
+	s := post.Sampler(rng)
+	const picks = 4000
+	count := map[string]float64{}
+	var props map[string]float64
+	for range picks {
+		pick, err := s.Pick(dims)
+		require.NoError(t, err)
+		count[pick.Arms[0]]++
+		props = pick.Props[0]
+	}
+	for _, a := range dims[0].Arms {
+		require.Greater(t, props[a], 0.1, "%s has a middling chance", a)
+		require.InDelta(t, count[a]/picks, props[a], 0.04, "topic %s", a)
+	}
+}
+
+// refWins is how many reference draws arm won in pick's dimension d: its count less the pick's own draw.
+func refWins(pick *bandit.Pick, d int, arm string) int {
+	n := int(math.Round(pick.Props[d][arm] * bandit.PropensityDraws))
+	if pick.Arms[d] == arm {
+		n--
+	}
+	return n
+}
+
 func TestExploreRatio(t *testing.T) {
 	t.Parallel()
 	require.Equal(t, 0.0, bandit.ExploreRatio(nil, []string{"a"}))
