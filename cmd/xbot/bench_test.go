@@ -355,7 +355,7 @@ func benchPipeline(b *testing.B) float64 {
 	p := startPipeline(b, pool, env)
 	// Plans of one account are serialised (they share its schedule), so the fleet's throughput is measured
 	// over several accounts, as a replica serving many would see it.
-	const accounts, plansPerAccount = 10, 10
+	const accounts, plansPerAccount = 10, 30
 	note("pipeline: %d accounts x %d plans x POSTS_PER_PLAN=%s, WORKER_CONCURRENCY=%s POST_CONCURRENCY=%s DATABASE_MAX_CONNS=%d, LLM fake and simulator in process, ANALYTICS_DELAY=%s LEARN_PERIOD=%s",
 		accounts, plansPerAccount, env["POSTS_PER_PLAN"], env["WORKER_CONCURRENCY"], env["POST_CONCURRENCY"], pipelineConns, env["ANALYTICS_DELAY"], env["LEARN_PERIOD"])
 	ids := []int64{p.acct.ID}
