@@ -149,12 +149,18 @@ type xproc struct {
 
 func startXbot(tb testing.TB, bin string, env []string, args ...string) *xproc {
 	tb.Helper()
-	f, err := os.CreateTemp(tb.TempDir(), args[0]+"-*.log")
+	return startProcess(tb, childproc.Attr(), bin, env, args...)
+}
+
+// startProcess starts bin like startXbot, with attr (childproc's).
+func startProcess(tb testing.TB, attr *syscall.SysProcAttr, bin string, env []string, args ...string) *xproc {
+	tb.Helper()
+	f, err := os.CreateTemp(tb.TempDir(), filepath.Base(args[0])+"-*.log")
 	require.NoError(tb, err)
 	cmd := exec.Command(bin, args...)
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = f, f
-	cmd.SysProcAttr = childproc.Attr()
+	cmd.SysProcAttr = attr
 	require.NoError(tb, cmd.Start())
 	p := &xproc{cmd: cmd, done: make(chan struct{}), log: f.Name()}
 	go func() { _ = cmd.Wait(); f.Close(); close(p.done) }()
@@ -247,8 +253,9 @@ func fleetEnv(dbURL, simURL string, extra ...string) []string {
 const fleetSecretKey = "ZmxlZXQtdGVzdC1rZXktMzItYnl0ZXMtbG9uZy0wMDE="
 
 // addSimAccounts adds n accounts to the fleet with `xbot accounts add`, each one of the users `xbot sim
-// --accounts` serves (xsim.NumberedAccount 1..n, verified on the simulator), and returns their ids.
-func addSimAccounts(tb testing.TB, pool *pgxpool.Pool, env []string, n int) []int64 {
+// --accounts` serves (xsim.NumberedAccount first..first+n-1, verified on the simulator), sets each
+// setting (`KEY=VALUE`, as `xbot accounts set` takes it) on them, and returns their ids.
+func addSimAccounts(tb testing.TB, pool *pgxpool.Pool, env []string, first, n int, settings ...string) []int64 {
 	tb.Helper()
 	vars := map[string]string{}
 	for _, kv := range env {
@@ -257,11 +264,15 @@ func addSimAccounts(tb testing.TB, pool *pgxpool.Pool, env []string, n int) []in
 	}
 	ids := make([]int64, n)
 	for i := range ids {
-		a := xsim.NumberedAccount(i + 1)
+		a := xsim.NumberedAccount(first + i)
 		creds := fmt.Sprintf("X_API_KEY=%s\nX_API_SECRET=%s\nX_ACCESS_TOKEN=%s\nX_ACCESS_TOKEN_SECRET=%s\n",
 			xsim.DefaultConsumerKey, xsim.DefaultConsumerSecret, a.AccessToken, a.AccessTokenSecret)
 		code, out := runCLI(vars, creds, "accounts", "add", "--handle", a.Username)
 		require.Equal(tb, 0, code, out)
+		for _, kv := range settings {
+			code, out := runCLI(vars, "", "accounts", "set", a.Username, kv)
+			require.Equal(tb, 0, code, out)
+		}
 		require.NoError(tb, pool.QueryRow(context.Background(), `SELECT id FROM accounts WHERE x_user_id = $1`,
 			strconv.FormatInt(a.UserID, 10)).Scan(&ids[i]))
 	}

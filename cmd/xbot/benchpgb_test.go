@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/xbot/xbot/internal/childproc"
 	"github.com/xbot/xbot/internal/dbtest"
 	"github.com/xbot/xbot/store"
 )
@@ -60,11 +61,14 @@ ignore_startup_parameters = extra_float_digits
 `, u.Hostname(), cmpPort(u.Port()), port, filepath.Join(dir, "users.txt"), serverConns, serverConns)
 	require.NoError(tb, os.WriteFile(filepath.Join(dir, "users.txt"), []byte(strconv.Quote(user)+` ""`+"\n"), 0o644))
 	require.NoError(tb, os.WriteFile(filepath.Join(dir, "pgbouncer.ini"), []byte(ini), 0o644))
-	args := []string{filepath.Join(dir, "pgbouncer.ini")}
+	// PgBouncer refuses root: a root test starts it as postgres (not with its -u, which would drop the
+	// parent-death signal with the privileges).
+	attr := childproc.Attr()
 	if os.Geteuid() == 0 {
-		args = append([]string{"-u", "postgres"}, args...)
+		attr, err = childproc.AsUser("postgres")
+		require.NoError(tb, err)
 	}
-	p := startXbot(tb, pgBouncerBin(tb), nil, args...)
+	p := startProcess(tb, attr, pgBouncerBin(tb), nil, filepath.Join(dir, "pgbouncer.ini"))
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	waitUntil(tb, 30*time.Second, "pgbouncer listening", func() (bool, error) {
 		select {
@@ -147,6 +151,12 @@ func scaleRun(tb testing.TB, bin string, replicas int, addr string, posts int, s
 	if addr != "" {
 		env = append(env, "DATABASE_POOLER=pgbouncer")
 	}
+	// The due posts belong to an account of their own (the simulator's @xbot_sim_1, added with its own
+	// credentials): the periodic plan that runs on start fills the default account's day, and
+	// MAX_POSTS_PER_DAY holds at send time. It is added before any replica starts and without an LLM
+	// budget, so no plan ever posts for it: a periodic round's plan for it would take its day's cap from
+	// the due posts (with 1,000 due, the cap itself) and leave some held for tomorrow.
+	due := addSimAccounts(tb, pool, env, 1, 1, "budget_usd=0")[0]
 	for range replicas {
 		startXbot(tb, bin, env, "worker")
 	}
@@ -154,11 +164,9 @@ func scaleRun(tb testing.TB, bin string, replicas int, addr string, posts int, s
 	waitLeader(tb, pool, time.Minute)
 
 	r := scaleResult{pool: pool}
-	// The due posts belong to an account of their own (the simulator's @xbot_sim_1, added with its own
-	// credentials): the periodic plan that runs on start fills the default account's day, and
-	// MAX_POSTS_PER_DAY holds at send time. The other added accounts take the plans below.
-	added := addSimAccounts(tb, pool, env, accounts)
-	ids := queueDue(tb, pool, added[0], "real", posts, time.Now().Add(3*time.Second), span)
+	// The other added accounts take the plans below.
+	added := append([]int64{due}, addSimAccounts(tb, pool, env, 2, accounts-1)...)
+	ids := queueDue(tb, pool, due, "real", posts, time.Now().Add(3*time.Second), span)
 	waitPosted(tb, pool, ids, span+5*time.Minute)
 	r.late = measureLateness(tb, pool, ids)
 
