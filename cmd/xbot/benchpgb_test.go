@@ -204,18 +204,19 @@ func benchPgBouncer(b *testing.B) {
 	note("pgbouncer: through PgBouncer 1.18 in transaction mode, %d server connections, DATABASE_MAX_CONNS=4 per replica, DATABASE_POOLER=pgbouncer", serverConns)
 	// Each fleet runs in a sub-benchmark of its own, so its processes and database are gone (its cleanups
 	// done) before the next starts: two fleets at once need more than a stock server's 100 connections.
-	var via, direct scaleResult
+	type fleet struct {
+		name string
+		r    scaleResult
+	}
+	var ran []fleet // the fleets the -bench pattern ran
 	b.Run("via", func(b *testing.B) {
-		via = scaleRun(b, bin, replicas, addr, 1000, time.Minute, 10, 5, "DATABASE_MAX_CONNS=4")
+		ran = append(ran, fleet{"pgbouncer", scaleRun(b, bin, replicas, addr, 1000, time.Minute, 10, 5, "DATABASE_MAX_CONNS=4")})
 	})
 	note("pgbouncer: direct, DATABASE_MAX_CONNS=2 per replica (the same 40 connections)")
 	b.Run("direct", func(b *testing.B) {
-		direct = scaleRun(b, bin, replicas, "", 1000, time.Minute, 10, 5, "DATABASE_MAX_CONNS=2")
+		ran = append(ran, fleet{"direct", scaleRun(b, bin, replicas, "", 1000, time.Minute, 10, 5, "DATABASE_MAX_CONNS=2")})
 	})
-	for _, r := range []struct {
-		name string
-		r    scaleResult
-	}{{"pgbouncer", via}, {"direct", direct}} {
+	for _, r := range ran {
 		figure("replicas20_"+r.name+"_decisions", round(r.r.decisionsS, 1), "decisions/s")
 		figure("replicas20_"+r.name+"_lateness_p99", round(r.r.late.p99, 3), "s")
 		figure("replicas20_"+r.name+"_lost", float64(r.r.lost+r.r.late.total-r.r.late.posted), "decisions")
