@@ -166,6 +166,7 @@ func scaleRun(tb testing.TB, bin string, replicas int, addr string, posts int, s
 	r := scaleResult{pool: pool}
 	// The other added accounts take the plans below.
 	added := append([]int64{due}, addSimAccounts(tb, pool, env, 2, accounts-1)...)
+	waitStartupRound(tb, pool)
 	ids := queueDue(tb, pool, due, "real", posts, time.Now().Add(3*time.Second), span)
 	waitPosted(tb, pool, ids, span+5*time.Minute)
 	r.late = measureLateness(tb, pool, ids)
@@ -192,6 +193,23 @@ func scaleRun(tb testing.TB, bin string, replicas int, addr string, posts int, s
 	r.doubled = simDoubles(tb, pool)
 	require.NoError(tb, pool.QueryRow(ctx, `SELECT count(*) FROM content_metadata WHERE status NOT IN ('posted', 'skipped')`).Scan(&r.lost))
 	return r
+}
+
+// waitStartupRound waits until the fleet's start-up round is over: the plan fan-out that runs when the
+// leader starts has run, and every fan-out, plan, reply and post job it led to is finished. That round posts
+// up to POSTS_PER_PLAN posts for each account added by then, all due at once, while PgBouncer is still
+// opening its server connections; due posts queued into it measure the fleet's cold start (1–2 s late
+// through PgBouncer), not its posting lateness.
+func waitStartupRound(tb testing.TB, pool *pgxpool.Pool) {
+	tb.Helper()
+	waitUntil(tb, 2*time.Minute, "the start-up round's plans and posts finished", func() (bool, error) {
+		var fanned, open int
+		err := pool.QueryRow(context.Background(), `SELECT
+			count(*) FILTER (WHERE kind = 'fanout' AND args->>'of' = 'plan' AND state = 'completed'),
+			count(*) FILTER (WHERE kind IN ('fanout', 'plan', 'reply', 'post') AND state NOT IN ('completed', 'discarded', 'cancelled'))
+			FROM river_job`).Scan(&fanned, &open)
+		return fanned > 0 && open == 0, err
+	})
 }
 
 // benchPgBouncer is item 6: 20 replicas through PgBouncer (transaction pooling, at most 40 server
