@@ -34,9 +34,14 @@ import (
 // The scale benchmark prints one `name value unit` line per figure (README "Benchmarks"): `make bench`.
 // Settings are printed as `# ` lines. Every part runs on this test binary's database, each in its own schema.
 
-// figure prints one line of the table.
+// figure prints one line of the table: `name value unit`, or `name value` for a figure without a unit
+// (make bench collects the lines that match exactly that).
 func figure(name string, value float64, unit string) {
-	fmt.Fprintf(os.Stdout, "%s %s %s\n", name, strconv.FormatFloat(value, 'f', -1, 64), unit)
+	line := name + " " + strconv.FormatFloat(value, 'f', -1, 64)
+	if unit != "" {
+		line += " " + unit
+	}
+	fmt.Fprintln(os.Stdout, line)
 }
 
 func note(format string, args ...any) {
