@@ -228,7 +228,7 @@ func benchRaw(b *testing.B) (best, chains float64) {
 	note("raw_river_xbot: xbot worker's settings: default queue MaxWorkers=%d (WORKER_CONCURRENCY) FetchCooldown=%s FetchPollInterval=%s",
 		cfg.WorkerConcurrency, xb.FetchCooldown, xb.FetchPollInterval)
 	figure("raw_river_xbot", round(drainNoop(b, pool, xb, 1000), 0), "jobs/s")
-	note("postgres_commits: 40 connections committing one-row inserts for 5 s (each decision needs three durable commits)")
+	note("postgres_commits: 40 connections committing one-row inserts for 5 s (a decision shares its durable commits: its plan's, its coalesced pace claim's, River's batched completions)")
 	figure("postgres_commits", round(commitRate(b, pool, 40, 5*time.Second), 0), "commits/s")
 	return best, chains
 }
